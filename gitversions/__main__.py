@@ -1,0 +1,5 @@
+"""Allow ``python -m gitversions``."""
+
+from .cli import main
+
+main()

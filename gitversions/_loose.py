@@ -1,0 +1,182 @@
+"""Streaming reads and writes of git loose objects.
+
+dulwich reads and writes whole objects in memory; blobs of an artifact can be
+large, so blobs are written and read here in chunks, in the exact format git
+uses (``zlib(b"blob <size>\\0" + data)`` at ``objects/xx/yyyy...``).
+
+Writes are atomic and durable: a temporary file in the object's directory is
+fsynced, then renamed into place, then the directory is fsynced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .errors import CorruptionError
+
+__all__ = [
+    "LOOSE_COMPRESSION",
+    "TMP_PREFIX",
+    "fsync_dir",
+    "iter_loose_blob",
+    "loose_path",
+    "write_loose",
+]
+
+# git's default core.looseCompression: fastest, objects are repacked by gc anyway.
+LOOSE_COMPRESSION = 1
+TMP_PREFIX = "tmp_obj_"
+_CHUNK = 1 << 20
+
+
+def loose_path(objects_dir: Path, hex_id: str) -> Path:
+    """Return where the loose object ``hex_id`` lives."""
+    return objects_dir / hex_id[:2] / hex_id[2:]
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry to disk (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # pragma: no cover - Windows cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_loose(
+    objects_dir: Path,
+    algorithm: str,
+    kind: bytes,
+    size: int,
+    chunks: Iterator[bytes],
+    expected: bytes | None = None,
+) -> bytes:
+    """Write one loose object from a stream of chunks; return its raw id.
+
+    Args:
+        objects_dir: The repository's ``objects`` directory.
+        algorithm: The repository's hash, ``"sha1"`` or ``"sha256"``.
+        kind: The object type, e.g. ``b"blob"``.
+        size: The body's length, which the stream must match.
+        chunks: The body, in pieces.
+        expected: If given, the id the object must have; a different result
+            (the source changed while being read) raises ``ValueError`` and
+            nothing is written.
+
+    Returns:
+        The raw object id.
+    """
+    h = hashlib.new(algorithm)
+    header = b"%s %d\0" % (kind, size)
+    h.update(header)
+    compressor = zlib.compressobj(LOOSE_COMPRESSION)
+    fd_path = objects_dir / f"{TMP_PREFIX}{os.getpid()}_{os.urandom(6).hex()}"
+    fd = os.open(fd_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    try:
+        try:
+            written = 0
+            os.write(fd, compressor.compress(header))
+            for chunk in chunks:
+                written += len(chunk)
+                h.update(chunk)
+                out = compressor.compress(chunk)
+                if out:
+                    _write_all(fd, out)
+            _write_all(fd, compressor.flush())
+            if written != size:
+                raise ValueError("object size changed while writing")
+            raw = h.digest()
+            if expected is not None and raw != expected:
+                raise ValueError("object content changed while writing")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = loose_path(objects_dir, raw.hex())
+        final.parent.mkdir(exist_ok=True)
+        os.replace(fd_path, final)
+        fsync_dir(final.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            fd_path.unlink()
+        raise
+    return raw
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def iter_loose_blob(
+    path: Path,
+    algorithm: str,
+    hex_id: str,
+    on_size: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """Yield a loose blob's body in chunks, checking its id at the end.
+
+    Args:
+        path: The loose object file.
+        algorithm: The repository's hash.
+        hex_id: The id the object must have.
+        on_size: Called once with the body's size before the first chunk.
+
+    Yields:
+        Pieces of the body.
+
+    Raises:
+        CorruptionError: If the object is not a well-formed blob with that id.
+    """
+    h = hashlib.new(algorithm)
+    decompressor = zlib.decompressobj()
+    header = b""
+    remaining = -1
+    try:
+        with path.open("rb") as f:
+            while True:
+                raw = f.read(_CHUNK)
+                if not raw:
+                    break
+                data = decompressor.decompress(raw)
+                if remaining < 0:
+                    header += data
+                    if b"\0" not in header:
+                        if len(header) > 64:
+                            raise CorruptionError(f"object {hex_id}: bad header")
+                        continue
+                    head, _, data = header.partition(b"\0")
+                    kind, _, size_text = head.partition(b" ")
+                    if kind != b"blob" or not size_text.isdigit():
+                        raise CorruptionError(f"object {hex_id}: not a blob")
+                    remaining = int(size_text)
+                    h.update(head + b"\0")
+                    if on_size is not None:
+                        on_size(remaining)
+                if data:
+                    remaining -= len(data)
+                    if remaining < 0:
+                        raise CorruptionError(
+                            f"object {hex_id}: longer than its header says"
+                        )
+                    h.update(data)
+                    yield data
+            tail = decompressor.flush()
+            if tail:
+                remaining -= len(tail)
+                h.update(tail)
+                yield tail
+    except zlib.error as exc:
+        raise CorruptionError(f"object {hex_id}: damaged ({exc})") from exc
+    if remaining != 0 or not decompressor.eof or h.hexdigest() != hex_id:
+        raise CorruptionError(
+            f"object {hex_id}: damaged (content does not match its id)"
+        )

@@ -1,0 +1,139 @@
+"""The store configuration, ``<root>/gitversions.toml``.
+
+Every key is optional; a missing file means all defaults. Unknown keys are refused
+so that a typo does not silently fall back to a default::
+
+    object_format = "sha1"        # or "sha256": hash of new history repositories
+    exclude = ["*.pyc"]           # extra patterns left out of snapshots
+    lock_timeout = 30.0           # seconds a writer waits for an artifact's lock
+
+    [export]
+    latest = "auto"               # "symlink", "copy", or "auto" (symlink if possible)
+    auto = false                  # export new versions right after each snapshot
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import ConfigError
+
+__all__ = ["CONFIG_FILENAME", "Config", "LatestMode", "load_config", "render_default"]
+
+CONFIG_FILENAME = "gitversions.toml"
+
+LatestMode = Literal["auto", "symlink", "copy"]
+
+_TOP_KEYS = {"object_format", "exclude", "lock_timeout", "export"}
+_EXPORT_KEYS = {"latest", "auto"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """The parsed configuration of one store root.
+
+    Attributes:
+        object_format: Hash of new history repositories, ``sha1`` or ``sha256``.
+        exclude: Glob patterns left out of snapshots (besides ``.git``).
+        lock_timeout: Seconds a writer waits for an artifact's lock.
+        latest: How ``versions/latest`` is made.
+        auto_export: Whether a snapshot exports its new version right away.
+    """
+
+    object_format: Literal["sha1", "sha256"] = "sha1"
+    exclude: tuple[str, ...] = field(default_factory=tuple)
+    lock_timeout: float = 30.0
+    latest: LatestMode = "auto"
+    auto_export: bool = False
+
+
+def _fail(path: Path, message: str) -> ConfigError:
+    return ConfigError(f"{path}: {message}")
+
+
+def _parse(path: Path, data: dict[str, Any]) -> Config:
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise _fail(path, f"unknown key(s): {', '.join(unknown)}")
+    object_format = data.get("object_format", "sha1")
+    if object_format not in ("sha1", "sha256"):
+        raise _fail(
+            path, f"object_format must be 'sha1' or 'sha256', not {object_format!r}"
+        )
+    exclude = data.get("exclude", [])
+    if not isinstance(exclude, list) or not all(
+        isinstance(p, str) and p for p in exclude
+    ):
+        raise _fail(path, "exclude must be a list of non-empty strings")
+    lock_timeout = data.get("lock_timeout", 30.0)
+    if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float):
+        raise _fail(path, "lock_timeout must be a number of seconds")
+    if lock_timeout < 0:
+        raise _fail(path, "lock_timeout cannot be negative")
+    export = data.get("export", {})
+    if not isinstance(export, dict):
+        raise _fail(path, "[export] must be a table")
+    unknown = sorted(set(export) - _EXPORT_KEYS)
+    if unknown:
+        raise _fail(path, f"unknown key(s) in [export]: {', '.join(unknown)}")
+    latest = export.get("latest", "auto")
+    if latest not in ("auto", "symlink", "copy"):
+        raise _fail(
+            path, f"export.latest must be 'auto', 'symlink' or 'copy', not {latest!r}"
+        )
+    auto = export.get("auto", False)
+    if not isinstance(auto, bool):
+        raise _fail(path, "export.auto must be true or false")
+    return Config(
+        object_format=object_format,
+        exclude=tuple(exclude),
+        lock_timeout=float(lock_timeout),
+        latest=latest,
+        auto_export=auto,
+    )
+
+
+def load_config(root: Path) -> Config:
+    """Read ``root/gitversions.toml``, or return the defaults when it is absent.
+
+    Args:
+        root: The store root.
+
+    Returns:
+        The configuration.
+
+    Raises:
+        ConfigError: If the file cannot be read, is not TOML, or holds bad values.
+    """
+    path = root / CONFIG_FILENAME
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        raise _fail(path, f"cannot read: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _fail(path, "not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(path, f"not valid TOML: {exc}") from exc
+    return _parse(path, data)
+
+
+def render_default() -> str:
+    """Return the text ``init`` writes: every key, commented, at its default."""
+    return (
+        "# gitversions store configuration; every key is optional.\n"
+        "\n"
+        '# object_format = "sha1"   # "sha256" for SHA-256 history repositories\n'
+        "# exclude = []             # glob patterns left out of snapshots\n"
+        "# lock_timeout = 30.0      # seconds a writer waits for an artifact\n"
+        "\n"
+        "[export]\n"
+        '# latest = "auto"          # "symlink", "copy" or "auto"\n'
+        "# auto = false             # export each new version right after snapshot\n"
+    )

@@ -1,0 +1,102 @@
+"""The exception tree of gitversions.
+
+Every error the library raises on purpose is a :class:`GitVersionsError`; errors of
+dulwich and of the operating system are translated into one of these where they are
+met, so callers (the command line above all) catch a single base class::
+
+    GitVersionsError                exit 1: a failure the user can act on
+    ├── InputError                  exit 2: bad usage or bad input
+    │   ├── InvalidNameError        an artifact name outside the allowed alphabet
+    │   ├── InvalidRefError         a REF that is not of any accepted form
+    │   ├── NotFoundError           an unknown artifact or a REF matching no version
+    │   │   └── AmbiguousRefError   a REF matching more than one version
+    │   ├── SourceError             SRC missing, unreadable, special, or unsafe
+    │   └── DestinationError        a restore target that cannot be written safely
+    ├── ConfigError                 a malformed gitversions.toml
+    ├── MetadataError               a malformed .version.toml
+    ├── LockTimeoutError            another writer held the artifact for too long
+    ├── ConflictError               a duplicate version id, a moved branch
+    ├── UnsafePathError             a tree entry that may not be written to disk
+    └── CorruptionError             damaged objects, refs or materialized versions
+
+Each class carries the process exit status the command line uses for it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmbiguousRefError",
+    "ConfigError",
+    "ConflictError",
+    "CorruptionError",
+    "DestinationError",
+    "GitVersionsError",
+    "InputError",
+    "InvalidNameError",
+    "InvalidRefError",
+    "LockTimeoutError",
+    "MetadataError",
+    "NotFoundError",
+    "SourceError",
+    "UnsafePathError",
+]
+
+
+class GitVersionsError(Exception):
+    """Base of every error gitversions raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(GitVersionsError, ValueError):
+    """What the user passed is wrong; nothing was changed."""
+
+    exit_code = 2
+
+
+class InvalidNameError(InputError):
+    """An artifact name outside ``A-Z a-z 0-9 . _ -`` or of the wrong length."""
+
+
+class InvalidRefError(InputError):
+    """A REF that is not of any accepted form."""
+
+
+class NotFoundError(InputError, LookupError):
+    """An unknown artifact, or a REF that names no version."""
+
+
+class AmbiguousRefError(NotFoundError):
+    """A REF prefix or ``v<n>`` that matches more than one version."""
+
+
+class SourceError(InputError):
+    """SRC is missing, unreadable, a special file, or leads outside itself."""
+
+
+class DestinationError(InputError):
+    """A restore or export target that cannot be written without losing data."""
+
+
+class ConfigError(GitVersionsError):
+    """A ``gitversions.toml`` that cannot be read or holds bad values."""
+
+
+class MetadataError(GitVersionsError):
+    """A ``.version.toml`` that cannot be parsed or fails validation."""
+
+
+class LockTimeoutError(GitVersionsError):
+    """Another process held the artifact's lock longer than the timeout."""
+
+
+class ConflictError(GitVersionsError):
+    """A duplicate version id or a branch that moved under us."""
+
+
+class UnsafePathError(GitVersionsError):
+    """A tree entry that could write outside its target or clobber git metadata."""
+
+
+class CorruptionError(GitVersionsError):
+    """Damaged objects, refs or materialized versions."""

@@ -1,0 +1,466 @@
+"""The content hash: the git tree id of an artifact, computed by streaming.
+
+The content hash of an artifact is exactly what ``git init --object-format=sha256
+&& git add --all --force && git write-tree`` prints for the same directory:
+
+- regular files are blobs with mode ``100644``, or ``100755`` when the owner may
+  execute them; symlinks are blobs of their link text with mode ``120000`` and are
+  never followed; directories are trees (``40000``); empty directories are absent;
+- a tree lists ``<mode> <name>\\0<raw id>`` sorted by name bytes, a directory's name
+  compared as if it ended with ``/`` (git's order);
+- an object id is ``H(b"<type> <size>\\0" + body)``.
+
+A single-file artifact is a tree holding that one file under its own name. Entries
+named ``.git`` (any case) are always left out, and so is whatever matches the
+store's ``exclude`` patterns. Files are read in chunks, never whole.
+
+The same walk can produce ids in several object formats at once (the SHA-256
+content hash and a SHA-1 storage id), so a file is read only once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from .errors import SourceError
+from .paths import MAX_DEPTH, check_component
+
+__all__ = [
+    "CHUNK_SIZE",
+    "MODE_EXEC",
+    "MODE_FILE",
+    "MODE_LINK",
+    "MODE_TREE",
+    "DirNode",
+    "FileNode",
+    "LinkNode",
+    "ObjectSink",
+    "Source",
+    "content_hash",
+    "encode_tree",
+    "hash_blob_file",
+    "hash_object",
+    "hash_source",
+    "scan_source",
+]
+
+CHUNK_SIZE = 1 << 20
+MODE_FILE = 0o100644
+MODE_EXEC = 0o100755
+MODE_LINK = 0o120000
+MODE_TREE = 0o040000
+
+_READ_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class FileNode:
+    """A regular file of the source.
+
+    Attributes:
+        path: Its path on disk.
+        rel: Its POSIX path inside the artifact, for messages.
+        mode: ``MODE_FILE`` or ``MODE_EXEC``.
+        size: Its size when scanned.
+    """
+
+    path: str
+    rel: str
+    mode: int
+    size: int
+
+
+@dataclass(frozen=True)
+class LinkNode:
+    """A symbolic link of the source: its text is content, never followed."""
+
+    rel: str
+    target: bytes
+
+
+@dataclass
+class DirNode:
+    """A directory of the source with its non-excluded children by name bytes."""
+
+    rel: str
+    children: dict[bytes, FileNode | LinkNode | DirNode] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Source:
+    """What ``scan_source`` found at SRC.
+
+    Attributes:
+        path: SRC as given.
+        kind: ``"dir"`` for a directory artifact, ``"file"`` for a single file.
+        root: The tree to record; for a single file, a tree holding only that file.
+    """
+
+    path: Path
+    kind: Literal["dir", "file"]
+    root: DirNode
+
+    def file_count(self) -> int:
+        """Count the files and links the source holds."""
+        stack = [self.root]
+        count = 0
+        while stack:
+            node = stack.pop()
+            for child in node.children.values():
+                if isinstance(child, DirNode):
+                    stack.append(child)
+                else:
+                    count += 1
+        return count
+
+
+def _excluded(rel: str, name: str, patterns: Sequence[str]) -> bool:
+    for pattern in patterns:
+        target = rel if "/" in pattern else name
+        if fnmatch.fnmatchcase(target, pattern.strip("/")):
+            return True
+    return False
+
+
+def _decode_name(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceError(
+            f"cannot snapshot {where}/{raw.decode('utf-8', 'replace')}: "
+            "file name is not valid UTF-8"
+        ) from None
+
+
+def _scan_dir(path: bytes, rel: str, exclude: Sequence[str], depth: int) -> DirNode:
+    if depth > MAX_DEPTH:
+        raise SourceError(f"cannot snapshot {rel}: more than {MAX_DEPTH} levels deep")
+    node = DirNode(rel)
+    try:
+        with os.scandir(path) as it:
+            entries = list(it)
+    except OSError as exc:
+        raise SourceError(
+            f"cannot read directory {os.fsdecode(path)}: {exc.strerror}"
+        ) from exc
+    for entry in entries:
+        raw = entry.name
+        if raw.lower() == b".git":  # git metadata is never content, in any case
+            continue
+        name = _decode_name(raw, rel or ".")
+        child_rel = f"{rel}/{name}" if rel else name
+        if _excluded(child_rel, name, exclude):
+            continue
+        reason = check_component(raw)
+        if reason:
+            raise SourceError(f"cannot snapshot {child_rel!r}: {reason}")
+        child = _scan_entry(entry.path, child_rel, exclude, depth)
+        if child is not None:
+            node.children[raw] = child
+    return node
+
+
+def _scan_entry(
+    path: bytes, rel: str, exclude: Sequence[str], depth: int
+) -> FileNode | LinkNode | DirNode | None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise SourceError(
+            f"cannot snapshot {rel}: it vanished while being read"
+        ) from None
+    except OSError as exc:
+        raise SourceError(f"cannot snapshot {rel}: {exc.strerror}") from exc
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            return LinkNode(rel, os.readlink(path))
+        except OSError as exc:
+            raise SourceError(f"cannot read link {rel}: {exc.strerror}") from exc
+    if stat.S_ISREG(st.st_mode):
+        mode = MODE_EXEC if st.st_mode & stat.S_IXUSR else MODE_FILE
+        return FileNode(os.fsdecode(path), rel, mode, st.st_size)
+    if stat.S_ISDIR(st.st_mode):
+        child = _scan_dir(path, rel, exclude, depth + 1)
+        return child if child.children else None
+    raise SourceError(
+        f"cannot snapshot {rel}: {_kind_of(st.st_mode)} (only regular files, "
+        "directories and symlinks can be versioned)"
+    )
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a fifo"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def scan_source(src: Path | str, exclude: Sequence[str] = ()) -> Source:
+    """Walk SRC and return the tree to record, without reading file contents.
+
+    Args:
+        src: A directory (skill) or a single file (command, agent).
+        exclude: Glob patterns to leave out. A pattern without ``/`` is matched
+            against each entry's name, one with ``/`` against its path inside SRC.
+
+    Returns:
+        The scanned source.
+
+    Raises:
+        SourceError: If SRC is missing or a symlink, or holds a special file, an
+            unreadable directory, a name that cannot be exported safely, or a
+            name that is not UTF-8.
+    """
+    src = Path(src)
+    raw = os.fsencode(src)
+    try:
+        st = os.lstat(raw)
+    except FileNotFoundError:
+        raise SourceError(f"SRC does not exist: {src}") from None
+    except OSError as exc:
+        raise SourceError(f"cannot read SRC {src}: {exc.strerror}") from exc
+    if stat.S_ISLNK(st.st_mode):
+        raise SourceError(
+            f"SRC is a symbolic link: {src} -> {os.readlink(src)}; "
+            "pass the directory or file it points to"
+        )
+    if stat.S_ISDIR(st.st_mode):
+        return Source(src, "dir", _scan_dir(raw, "", exclude, 0))
+    if stat.S_ISREG(st.st_mode):
+        name = os.fsencode(src.name)
+        text = _decode_name(name, str(src.parent))
+        reason = check_component(name)
+        if reason:
+            raise SourceError(f"cannot snapshot {text!r}: {reason}")
+        mode = MODE_EXEC if st.st_mode & stat.S_IXUSR else MODE_FILE
+        root = DirNode("", {name: FileNode(str(src), text, mode, st.st_size)})
+        return Source(src, "file", root)
+    raise SourceError(f"cannot snapshot {src}: SRC is {_kind_of(st.st_mode)}")
+
+
+def hash_object(algorithm: str, kind: bytes, body: bytes) -> bytes:
+    """Return the raw git object id of ``body`` as an object of type ``kind``.
+
+    Args:
+        algorithm: ``"sha1"`` or ``"sha256"``.
+        kind: ``b"blob"``, ``b"tree"`` or ``b"commit"``.
+        body: The object's content.
+
+    Returns:
+        The raw (binary) digest.
+    """
+    h = hashlib.new(algorithm)
+    h.update(b"%s %d\0" % (kind, len(body)))
+    h.update(body)
+    return h.digest()
+
+
+def encode_tree(entries: Sequence[tuple[bytes, int, bytes]]) -> bytes:
+    """Serialize tree entries ``(name, mode, raw id)`` in git's order.
+
+    Args:
+        entries: The entries, in any order.
+
+    Returns:
+        The body of the tree object.
+    """
+
+    def key(entry: tuple[bytes, int, bytes]) -> bytes:
+        name, mode, _ = entry
+        return name + b"/" if mode == MODE_TREE else name
+
+    return b"".join(
+        b"%o %s\0%s" % (mode, name, raw) for name, mode, raw in sorted(entries, key=key)
+    )
+
+
+class _SourceChanged(Exception):
+    """A file changed between its stat and the end of its read."""
+
+
+def _read_consistently(
+    node: FileNode, consume: Callable[[int, Callable[[], bytes]], None]
+) -> None:
+    """Open ``node`` without following links and feed ``consume`` its chunks.
+
+    Retries a few times when the file changes during the read, so no torn
+    content is ever recorded.
+    """
+    for _attempt in range(_READ_RETRIES):
+        try:
+            fd = os.open(node.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            raise SourceError(
+                f"cannot snapshot {node.rel}: it vanished while being read"
+            ) from None
+        except OSError as exc:
+            raise SourceError(f"cannot read {node.rel}: {exc.strerror}") from exc
+        try:
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                raise SourceError(
+                    f"cannot snapshot {node.rel}: it changed type while being read"
+                )
+            remaining = [before.st_size]
+
+            def read_chunk(fd: int = fd, remaining: list[int] = remaining) -> bytes:
+                chunk = os.read(fd, min(CHUNK_SIZE, max(remaining[0], 1)))
+                remaining[0] -= len(chunk)
+                if remaining[0] < 0:
+                    raise _SourceChanged
+                return chunk
+
+            try:
+                consume(before.st_size, read_chunk)
+                if os.read(fd, 1):
+                    raise _SourceChanged
+                after = os.fstat(fd)
+                if remaining[0] != 0 or (
+                    after.st_size,
+                    after.st_mtime_ns,
+                    after.st_ctime_ns,
+                ) != (before.st_size, before.st_mtime_ns, before.st_ctime_ns):
+                    raise _SourceChanged
+            except _SourceChanged:
+                continue
+            except OSError as exc:
+                raise SourceError(f"cannot read {node.rel}: {exc.strerror}") from exc
+            return
+        finally:
+            os.close(fd)
+    raise SourceError(
+        f"cannot snapshot {node.rel}: it kept changing while being read "
+        f"({_READ_RETRIES} attempts); try again once it is no longer being written"
+    )
+
+
+def hash_blob_file(node: FileNode, algorithms: Sequence[str]) -> tuple[bytes, ...]:
+    """Stream a file and return its blob ids, one per algorithm.
+
+    Args:
+        node: The file.
+        algorithms: Digest names, e.g. ``("sha256", "sha1")``.
+
+    Returns:
+        The raw blob ids in the order of ``algorithms``.
+
+    Raises:
+        SourceError: If the file cannot be read or keeps changing.
+    """
+    result: list[bytes] = []
+
+    def consume(size: int, read_chunk: Callable[[], bytes]) -> None:
+        hashers = [hashlib.new(a) for a in algorithms]
+        header = b"blob %d\0" % size
+        for h in hashers:
+            h.update(header)
+        left = size
+        while left > 0:
+            chunk = read_chunk()
+            if not chunk:
+                raise _SourceChanged
+            left -= len(chunk)
+            for h in hashers:
+                h.update(chunk)
+        result[:] = [h.digest() for h in hashers]
+
+    _read_consistently(node, consume)
+    return tuple(result)
+
+
+class ObjectSink(Protocol):
+    """Where ``hash_source`` sends the objects it meets (a store, or nothing)."""
+
+    def file_blob(self, node: FileNode) -> tuple[bytes, ...]:
+        """Return the ids of a file's blob, storing it if the sink stores."""
+        ...
+
+    def data_blob(self, data: bytes, ids: tuple[bytes, ...]) -> None:
+        """Accept a small blob (a link's text) whose ids are already known."""
+        ...
+
+    def tree(self, bodies: tuple[bytes, ...], ids: tuple[bytes, ...]) -> None:
+        """Accept a tree, one encoded body and id per algorithm."""
+        ...
+
+
+class _HashOnly:
+    def __init__(self, algorithms: Sequence[str]) -> None:
+        self.algorithms = tuple(algorithms)
+
+    def file_blob(self, node: FileNode) -> tuple[bytes, ...]:
+        return hash_blob_file(node, self.algorithms)
+
+    def data_blob(self, data: bytes, ids: tuple[bytes, ...]) -> None:
+        return None
+
+    def tree(self, bodies: tuple[bytes, ...], ids: tuple[bytes, ...]) -> None:
+        return None
+
+
+def hash_source(
+    source: Source, algorithms: Sequence[str], sink: ObjectSink | None = None
+) -> tuple[bytes, ...]:
+    """Compute the root tree id of ``source`` in each algorithm.
+
+    Args:
+        source: A scanned source.
+        algorithms: Digest names; the first is usually ``"sha256"``.
+        sink: Receives every blob and tree (to store them); hashing only if None.
+
+    Returns:
+        The raw root tree ids, in the order of ``algorithms``.
+    """
+    algorithms = tuple(algorithms)
+    out = sink if sink is not None else _HashOnly(algorithms)
+
+    def visit(node: DirNode) -> tuple[bytes, ...]:
+        per_alg: list[list[tuple[bytes, int, bytes]]] = [[] for _ in algorithms]
+        for name, child in node.children.items():
+            if isinstance(child, DirNode):
+                ids, mode = visit(child), MODE_TREE
+            elif isinstance(child, LinkNode):
+                ids = tuple(hash_object(a, b"blob", child.target) for a in algorithms)
+                out.data_blob(child.target, ids)
+                mode = MODE_LINK
+            else:
+                ids, mode = out.file_blob(child), child.mode
+            for entries, raw in zip(per_alg, ids, strict=True):
+                entries.append((name, mode, raw))
+        bodies = tuple(encode_tree(entries) for entries in per_alg)
+        tree_ids = tuple(
+            hash_object(a, b"tree", body)
+            for a, body in zip(algorithms, bodies, strict=True)
+        )
+        out.tree(bodies, tree_ids)
+        return tree_ids
+
+    return visit(source.root)
+
+
+def content_hash(src: Path | str, exclude: Sequence[str] = ()) -> str:
+    """Return the SHA-256 content hash (git tree id, 64 hex digits) of SRC.
+
+    Args:
+        src: A directory or a single file.
+        exclude: Glob patterns to leave out, as in :func:`scan_source`.
+
+    Returns:
+        The hash as 64 lowercase hex digits.
+
+    Example:
+        >>> content_hash("skills/canvas-design")  # doctest: +SKIP
+        '8be01d4...'
+    """
+    (root,) = hash_source(scan_source(src, exclude), ("sha256",))
+    return root.hex()

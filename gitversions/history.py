@@ -1,0 +1,891 @@
+"""One artifact's history: a bare git repository managed with dulwich.
+
+Each version is one commit whose tree is the content and whose parents are the
+parent versions' commits; ``refs/heads/main`` names the newest and the tag
+``refs/tags/<id>`` names each. Everything a version shows is derived from its
+commit alone, so any clone computes the same ids and metadata:
+
+- ``number``: 1 without parents, else 1 + the largest parent number;
+- ``hash``: the SHA-256 git tree id of the content (for a SHA-1 repository, the
+  tree is re-hashed as SHA-256; results are cached beside the repository);
+- ``source``: the ``Gitversions-Source:`` trailer of the commit message, or
+  ``"git"`` for commits made with plain git;
+- ``message``: the commit message without that trailer.
+
+Writers hold the artifact's lock. Objects are written (fsynced) before refs, and
+``main`` moves by compare-and-swap before the version's tag is added; a tag lost
+to a crash between the two is re-created by the next writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from dulwich.errors import NotGitRepository
+from dulwich.objects import Blob, Commit, ObjectID, Tree
+from dulwich.refs import Ref as GitRef
+from dulwich.repo import Repo
+
+from ._loose import TMP_PREFIX, iter_loose_blob, loose_path, write_loose
+from .errors import (
+    AmbiguousRefError,
+    ConflictError,
+    CorruptionError,
+    InputError,
+    NotFoundError,
+    UnsafePathError,
+)
+from .hashing import (
+    CHUNK_SIZE,
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_LINK,
+    MODE_TREE,
+    FileNode,
+    Source,
+    encode_tree,
+    hash_blob_file,
+    hash_object,
+    hash_source,
+)
+from .hashing import (
+    _read_consistently as read_consistently,
+)
+from .ids import (
+    HashPrefixRef,
+    LatestRef,
+    NumberRef,
+    Ref,
+    VersionId,
+    VersionIdRef,
+    parse_ref,
+)
+from .paths import MAX_DEPTH, check_component
+
+__all__ = [
+    "GIT_SOURCE",
+    "LOCAL_SOURCE",
+    "TRAILER",
+    "Changes",
+    "History",
+    "TreeEntry",
+    "Version",
+]
+
+TRAILER = "Gitversions-Source"
+LOCAL_SOURCE = "local"
+GIT_SOURCE = "git"
+MAIN = GitRef(b"refs/heads/main")
+TAG_PREFIX = b"refs/tags/"
+_SMALL_FILE = 8 << 20
+_CACHE_DIR = "gitversions"
+_ALLOWED_MODES = {MODE_FILE, MODE_EXEC, MODE_LINK, MODE_TREE}
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of an artifact, as derived from its commit.
+
+    Attributes:
+        id: ``v<n>-<h>``.
+        hash: The 64-hex SHA-256 content hash.
+        commit: The commit id (40 or 64 hex digits).
+        tree: The commit's tree id in the repository's own format.
+        time: Commit time, seconds since the epoch.
+        source: Where the content came from.
+        message: The commit message without the source trailer.
+        parents: Parent commit ids, in order.
+        parent_versions: Parent version ids, in the same order.
+    """
+
+    id: VersionId
+    hash: str
+    commit: str
+    tree: str
+    time: int
+    source: str
+    message: str
+    parents: tuple[str, ...]
+    parent_versions: tuple[VersionId, ...]
+
+    @property
+    def number(self) -> int:
+        """The version number ``n``."""
+        return self.id.number
+
+    @property
+    def timestamp(self) -> str:
+        """The commit time in UTC as RFC 3339, e.g. ``2025-11-30T10:00:00Z``."""
+        return datetime.fromtimestamp(self.time, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    @property
+    def sort_key(self) -> tuple[int, int, str]:
+        """Order of versions: number, then time, then hash."""
+        return (self.id.number, self.time, self.hash)
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    """A file or link of a version: its POSIX path, git mode and blob id (hex)."""
+
+    path: str
+    mode: int
+    blob: str
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Files added, modified and deleted between two versions (sorted paths)."""
+
+    added: tuple[str, ...] = ()
+    modified: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+
+    @property
+    def files_changed(self) -> tuple[str, ...]:
+        """Every path that differs, sorted."""
+        return tuple(sorted((*self.added, *self.modified, *self.deleted)))
+
+    @property
+    def summary(self) -> str:
+        """``"1 added, 1 modified"``; ``"no changes"`` when nothing differs."""
+        parts = [
+            f"{len(paths)} {word}"
+            for paths, word in (
+                (self.added, "added"),
+                (self.modified, "modified"),
+                (self.deleted, "deleted"),
+            )
+            if paths
+        ]
+        return ", ".join(parts) or "no changes"
+
+
+@dataclass(frozen=True)
+class _CommitInfo:
+    parents: tuple[str, ...]
+    tree: str
+    time: int
+    message: bytes
+
+
+def split_message(raw: bytes) -> tuple[str, str]:
+    """Split a commit message into (message, source).
+
+    Args:
+        raw: The commit message bytes.
+
+    Returns:
+        The message without the ``Gitversions-Source:`` trailer paragraph, and the
+        source it names (``"git"`` when there is none).
+    """
+    text = raw.decode("utf-8", "replace").rstrip("\n")
+    head, _, last = text.rpartition("\n\n")
+    prefix = f"{TRAILER}: "
+    if last.startswith(prefix) and "\n" not in last:
+        return head, last[len(prefix) :]
+    return text, GIT_SOURCE
+
+
+def join_message(message: str, source: str) -> bytes:
+    """Build the commit message that :func:`split_message` takes apart."""
+    body = message.rstrip()
+    trailer = f"{TRAILER}: {source}\n"
+    return (f"{body}\n\n{trailer}" if body else trailer).encode("utf-8")
+
+
+def _identity() -> bytes:
+    name = os.environ.get("GIT_COMMITTER_NAME") or os.environ.get("GIT_AUTHOR_NAME")
+    email = os.environ.get("GIT_COMMITTER_EMAIL") or os.environ.get("GIT_AUTHOR_EMAIL")
+    name = (name or "gitversions").replace("<", "").replace(">", "").strip()
+    email = (email or "gitversions@localhost").replace("<", "").replace(">", "").strip()
+    return f"{name or 'gitversions'} <{email}>".encode()
+
+
+class _StoreSink:
+    """Writes the blobs and trees ``hash_source`` meets, if they are missing."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self.algorithms = history.algorithms
+        self.objects = history.objects_dir
+        self.written: list[bytes] = []
+
+    def _store(self, kind: bytes, body: bytes, ids: tuple[bytes, ...]) -> None:
+        storage = ids[-1]
+        self.history.remember_sha256(storage.hex(), ids[0].hex())
+        if not self.history.has_object(storage.hex()):
+            raw = write_loose(
+                self.objects, self.algorithms[-1], kind, len(body), iter((body,))
+            )
+            self.written.append(raw)
+
+    def file_blob(self, node: FileNode) -> tuple[bytes, ...]:
+        if node.size <= _SMALL_FILE:
+            parts: list[bytes] = []
+
+            def consume(size: int, read_chunk: object) -> None:
+                parts.clear()
+                left = size
+                while left > 0:
+                    chunk = read_chunk()  # type: ignore[operator]
+                    if not chunk:
+                        break
+                    parts.append(chunk)
+                    left -= len(chunk)
+
+            read_consistently(node, consume)
+            body = b"".join(parts)
+            ids = tuple(hash_object(a, b"blob", body) for a in self.algorithms)
+            self._store(b"blob", body, ids)
+            return ids
+        return self._large_blob(node)
+
+    def _large_blob(self, node: FileNode) -> tuple[bytes, ...]:
+        ids = hash_blob_file(node, self.algorithms)
+        storage = ids[-1]
+        self.history.remember_sha256(storage.hex(), ids[0].hex())
+        if self.history.has_object(storage.hex()):
+            return ids
+
+        def consume(size: int, read_chunk: object) -> None:
+            def chunks() -> Iterator[bytes]:
+                left = size
+                while left > 0:
+                    chunk = read_chunk()  # type: ignore[operator]
+                    if not chunk:
+                        return
+                    left -= len(chunk)
+                    yield chunk
+
+            try:
+                write_loose(
+                    self.objects, self.algorithms[-1], b"blob", size, chunks(), storage
+                )
+            except ValueError:
+                from .hashing import _SourceChanged
+
+                raise _SourceChanged from None
+
+        read_consistently(node, consume)
+        self.written.append(storage)
+        return ids
+
+    def discard(self) -> None:
+        """Delete the objects this sink wrote (nothing refers to them yet)."""
+        for raw in self.written:
+            with contextlib.suppress(OSError):
+                loose_path(self.objects, raw.hex()).unlink()
+        self.written.clear()
+
+    def data_blob(self, data: bytes, ids: tuple[bytes, ...]) -> None:
+        self._store(b"blob", data, ids)
+
+    def tree(self, bodies: tuple[bytes, ...], ids: tuple[bytes, ...]) -> None:
+        self._store(b"tree", bodies[-1], ids)
+
+
+class History:
+    """The bare repository holding one artifact's versions.
+
+    Use :meth:`create` or :meth:`open`; both raise ``GitVersionsError`` subclasses
+    only.
+    """
+
+    def __init__(self, path: Path, repo: Repo) -> None:
+        self.path = path
+        self.repo = repo
+        # What dulwich writes itself (packs during gc) must be durable too.
+        repo.object_store.fsync_object_files = True
+        self.format: Literal["sha1", "sha256"] = (
+            "sha256" if repo.object_format.name == "sha256" else "sha1"
+        )
+        # Content hashes are SHA-256; a SHA-1 repository also needs its own ids.
+        self.algorithms: tuple[str, ...] = (
+            ("sha256",) if self.format == "sha256" else ("sha256", "sha1")
+        )
+        self.objects_dir = path / "objects"
+        self._infos: dict[str, _CommitInfo] = {}
+        self._numbers: dict[str, int] = {}
+        self._hashes: dict[str, str] = {}
+        self._sha256: dict[str, str] = {}
+        self._new_index: list[str] = []
+        self._new_sha256: list[str] = []
+        self._indexed: set[str] = set()
+        self._loaded = False
+
+    # -- opening ------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: Path, object_format: str = "sha1") -> History:
+        """Create a new bare repository at ``path`` with HEAD -> refs/heads/main.
+
+        Args:
+            path: Where the repository goes; must not exist yet.
+            object_format: ``"sha1"`` or ``"sha256"``.
+
+        Returns:
+            The opened history.
+        """
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+        repo = Repo.init_bare(str(tmp), mkdir=True, object_format=object_format)
+        try:
+            repo.refs.set_symbolic_ref(GitRef(b"HEAD"), MAIN)
+            config = repo.get_config()
+            config.set((b"gc",), b"auto", b"0")
+            config.write_to_path()
+            (tmp / _CACHE_DIR).mkdir()
+        finally:
+            repo.close()
+        # The repository appears complete or not at all.
+        os.rename(tmp, path)
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: Path) -> History:
+        """Open the repository at ``path``.
+
+        Raises:
+            NotFoundError: If there is no repository there.
+            CorruptionError: If it cannot be opened.
+        """
+        try:
+            repo = Repo(str(path), bare=True)
+        except NotGitRepository:
+            raise NotFoundError(f"no history repository at {path}") from None
+        except (OSError, ValueError, KeyError) as exc:
+            raise CorruptionError(f"cannot open history at {path}: {exc}") from exc
+        return cls(path, repo)
+
+    def close(self) -> None:
+        """Release the repository's open files."""
+        self.repo.close()
+
+    # -- objects ------------------------------------------------------------
+
+    def has_object(self, hex_id: str) -> bool:
+        """Tell whether the object ``hex_id`` is stored (loose or packed)."""
+        if loose_path(self.objects_dir, hex_id).exists():
+            return True
+        return bool(self.repo.object_store.contains_packed(ObjectID(hex_id.encode())))
+
+    def _object(self, hex_id: str) -> object:
+        try:
+            return self.repo.object_store[ObjectID(hex_id.encode())]
+        except KeyError:
+            raise CorruptionError(
+                f"object {hex_id} is missing from {self.path}"
+            ) from None
+        except Exception as exc:  # dulwich raises many kinds for damaged data
+            raise CorruptionError(f"object {hex_id} is damaged: {exc}") from exc
+
+    def _tree(self, hex_id: str) -> Tree:
+        obj = self._object(hex_id)
+        if not isinstance(obj, Tree):
+            raise CorruptionError(f"object {hex_id} should be a tree")
+        return obj
+
+    def iter_blob(self, hex_id: str) -> Iterator[bytes]:
+        """Yield a blob's content in chunks, checking it against its id.
+
+        Raises:
+            CorruptionError: If the blob is missing or damaged.
+        """
+        path = loose_path(self.objects_dir, hex_id)
+        if path.exists():
+            yield from iter_loose_blob(path, self.algorithms[-1], hex_id)
+            return
+        obj = self._object(hex_id)
+        if not isinstance(obj, Blob):
+            raise CorruptionError(f"object {hex_id} should be a blob")
+        data = obj.as_raw_string()
+        if hash_object(self.algorithms[-1], b"blob", data).hex() != hex_id:
+            raise CorruptionError(
+                f"object {hex_id} is damaged (content does not match its id)"
+            )
+        for start in range(0, len(data), CHUNK_SIZE):
+            yield data[start : start + CHUNK_SIZE]
+
+    def read_blob(self, hex_id: str) -> bytes:
+        """Return a (small) blob's whole content."""
+        return b"".join(self.iter_blob(hex_id))
+
+    # -- caches -------------------------------------------------------------
+
+    def _load_caches(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        hex_len = 64 if self.format == "sha256" else 40
+        for line in self._cache_lines("index"):
+            parts = line.split(" ")
+            if (
+                len(parts) == 3
+                and len(parts[0]) == hex_len
+                and parts[1].isdigit()
+                and len(parts[2]) == 64
+            ):
+                self._numbers.setdefault(parts[0], int(parts[1]))
+                self._hashes.setdefault(parts[0], parts[2])
+                self._indexed.add(parts[0])
+        if self.format == "sha1":
+            for line in self._cache_lines("sha256"):
+                parts = line.split(" ")
+                if len(parts) == 2 and len(parts[0]) == 40 and len(parts[1]) == 64:
+                    self._sha256.setdefault(parts[0], parts[1])
+
+    def _cache_lines(self, name: str) -> list[str]:
+        try:
+            text = (self.path / _CACHE_DIR / name).read_text("ascii", errors="replace")
+        except OSError:
+            return []
+        return text.splitlines()
+
+    def remember_sha256(self, storage_hex: str, sha256_hex: str) -> None:
+        """Note the SHA-256 id of a SHA-1 object (cached beside the repository)."""
+        if self.format == "sha1" and storage_hex not in self._sha256:
+            self._sha256[storage_hex] = sha256_hex
+            self._new_sha256.append(f"{storage_hex} {sha256_hex}\n")
+
+    def flush_caches(self) -> None:
+        """Append newly derived facts to the caches (best effort: they are hints)."""
+        for name, lines in (("index", self._new_index), ("sha256", self._new_sha256)):
+            if not lines:
+                continue
+            try:
+                (self.path / _CACHE_DIR).mkdir(exist_ok=True)
+                fd = os.open(
+                    self.path / _CACHE_DIR / name,
+                    os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                    0o644,
+                )
+                try:
+                    os.write(fd, "".join(lines).encode("ascii"))
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass  # a read-only repository: derive again next time
+            lines.clear()
+
+    # -- commits and versions ----------------------------------------------
+
+    def head(self) -> str | None:
+        """Return the commit ``main`` points at, or None for an empty history."""
+        try:
+            value = self.repo.refs[MAIN]
+        except KeyError:
+            return None
+        return value.decode("ascii")
+
+    def _info(self, commit: str) -> _CommitInfo:
+        info = self._infos.get(commit)
+        if info is None:
+            obj = self._object(commit)
+            if not isinstance(obj, Commit):
+                raise CorruptionError(f"object {commit} should be a commit")
+            info = _CommitInfo(
+                tuple(p.decode("ascii") for p in obj.parents),
+                obj.tree.decode("ascii"),
+                int(obj.commit_time),
+                bytes(obj.message),
+            )
+            self._infos[commit] = info
+        return info
+
+    def _number(self, commit: str) -> int:
+        self._load_caches()
+        stack = [commit]
+        while stack:
+            current = stack[-1]
+            if current in self._numbers:
+                stack.pop()
+                continue
+            parents = self._info(current).parents
+            missing = [p for p in parents if p not in self._numbers]
+            if missing:
+                stack.extend(missing)
+                continue
+            self._numbers[current] = 1 + max(
+                (self._numbers[p] for p in parents), default=0
+            )
+            stack.pop()
+        return self._numbers[commit]
+
+    def _content_hash(self, commit: str) -> str:
+        self._load_caches()
+        cached = self._hashes.get(commit)
+        if cached is not None:
+            return cached
+        tree = self._info(commit).tree
+        value = tree if self.format == "sha256" else self.sha256_of_tree(tree)
+        self._hashes[commit] = value
+        return value
+
+    def sha256_of_tree(
+        self, tree: str, *, trust_cache: bool = True, depth: int = 0
+    ) -> str:
+        """Return the SHA-256 git id of a SHA-1 tree, re-hashing what is not cached.
+
+        Args:
+            tree: The tree id in this repository's format.
+            trust_cache: False to re-read every object (used by verify).
+            depth: Nesting level, for the depth limit.
+
+        Raises:
+            UnsafePathError: For modes a version may not hold (e.g. gitlinks).
+        """
+        if self.format == "sha256":
+            return tree
+        self._load_caches()
+        if trust_cache and tree in self._sha256:
+            return self._sha256[tree]
+        if depth > MAX_DEPTH:
+            raise UnsafePathError(
+                f"tree {tree} is nested more than {MAX_DEPTH} levels deep"
+            )
+        entries: list[tuple[bytes, int, bytes]] = []
+        for item in self._tree(tree).iteritems():
+            name, mode, sha = item.path, item.mode, item.sha.decode("ascii")
+            if mode not in _ALLOWED_MODES:
+                raise UnsafePathError(
+                    f"tree {tree}: entry {name!r} has unsupported mode {mode:o}"
+                )
+            if mode == MODE_TREE:
+                sub = self.sha256_of_tree(sha, trust_cache=trust_cache, depth=depth + 1)
+            elif trust_cache and sha in self._sha256:
+                sub = self._sha256[sha]
+            else:
+                body = self.read_blob(sha)
+                sub = hash_object("sha256", b"blob", body).hex()
+                self.remember_sha256(sha, sub)
+            entries.append((name, mode, bytes.fromhex(sub)))
+        value = hash_object("sha256", b"tree", encode_tree(entries)).hex()
+        self.remember_sha256(tree, value)
+        return value
+
+    def version(self, commit: str) -> Version:
+        """Return the version recorded by ``commit``."""
+        info = self._info(commit)
+        number = self._number(commit)
+        content = self._content_hash(commit)
+        if commit not in self._indexed:
+            self._indexed.add(commit)
+            self._new_index.append(f"{commit} {number} {content}\n")
+        message, source = split_message(info.message)
+        return Version(
+            id=VersionId.for_hash(number, content),
+            hash=content,
+            commit=commit,
+            tree=info.tree,
+            time=info.time,
+            source=source,
+            message=message,
+            parents=info.parents,
+            parent_versions=tuple(
+                VersionId.for_hash(self._number(p), self._content_hash(p))
+                for p in info.parents
+            ),
+        )
+
+    def _tips(self) -> list[str]:
+        tips = []
+        head = self.head()
+        if head:
+            tips.append(head)
+        for ref, value in self.repo.refs.as_dict(GitRef(TAG_PREFIX)).items():
+            if VersionId.is_valid(ref.decode("utf-8", "replace")):
+                tips.append(value.decode("ascii"))
+        return tips
+
+    def versions(self) -> list[Version]:
+        """Return every version reachable from ``main`` or a version tag, oldest first."""
+        seen: set[str] = set()
+        stack = self._tips()
+        while stack:
+            commit = stack.pop()
+            if commit in seen:
+                continue
+            seen.add(commit)
+            stack.extend(self._info(commit).parents)
+        result = sorted((self.version(c) for c in seen), key=lambda v: v.sort_key)
+        self.flush_caches()
+        return result
+
+    def latest(self) -> Version | None:
+        """Return the newest version (the one ``main`` names), if any."""
+        head = self.head()
+        return self.version(head) if head else None
+
+    def tag_target(self, version_id: VersionId) -> str | None:
+        """Return the commit the tag of ``version_id`` names, if the tag exists."""
+        try:
+            value = self.repo.refs[GitRef(TAG_PREFIX + str(version_id).encode())]
+        except KeyError:
+            return None
+        return value.decode("ascii")
+
+    def resolve(self, ref: Ref | str) -> Version:
+        """Return the version a REF names.
+
+        Args:
+            ref: A parsed REF or its text.
+
+        Raises:
+            InvalidRefError: If the text is not a REF.
+            NotFoundError: If no version matches.
+            AmbiguousRefError: If several versions match.
+        """
+        text = ref if isinstance(ref, str) else None
+        parsed = parse_ref(ref) if isinstance(ref, str) else ref
+        shown = text or _ref_text(parsed)
+        if isinstance(parsed, LatestRef):
+            return self._resolve_latest(parsed.back, shown)
+        if isinstance(parsed, VersionIdRef):
+            target = self.tag_target(parsed.id)
+            if target is not None:
+                version = self.version(target)
+                if version.id == parsed.id:
+                    return version
+            matches = [v for v in self.versions() if v.id == parsed.id]
+        elif isinstance(parsed, NumberRef):
+            matches = [v for v in self.versions() if v.number == parsed.number]
+        else:
+            matches = [
+                v
+                for v in self.versions()
+                if v.hash.startswith(parsed.prefix)
+                or v.commit.startswith(parsed.prefix)
+            ]
+        if not matches:
+            raise NotFoundError(f"unknown version {shown!r}")
+        if len(matches) > 1:
+            names = ", ".join(str(v.id) for v in matches[:5])
+            raise AmbiguousRefError(f"{shown!r} is ambiguous: it matches {names}")
+        return matches[0]
+
+    def _resolve_latest(self, back: int, shown: str) -> Version:
+        head = self.head()
+        if head is None:
+            raise NotFoundError(f"unknown version {shown!r}: the history is empty")
+        commit = head
+        for step in range(back):
+            parents = self._info(commit).parents
+            if not parents:
+                raise NotFoundError(
+                    f"unknown version {shown!r}: the history is only {step + 1} "
+                    "version(s) deep along first parents"
+                )
+            commit = parents[0]
+        return self.version(commit)
+
+    # -- trees --------------------------------------------------------------
+
+    def iter_tree(self, tree: str) -> Iterator[TreeEntry]:
+        """Yield the files and links of a tree, depth first, in tree order.
+
+        Every path is checked before it is yielded, so a caller may write it.
+
+        Raises:
+            UnsafePathError: For names or modes that may not be written to disk.
+        """
+        stack: list[tuple[str, str, int]] = [(tree, "", 0)]
+        while stack:
+            tree_id, prefix, depth = stack.pop()
+            if depth >= MAX_DEPTH:
+                raise UnsafePathError(
+                    f"tree {tree} is nested more than {MAX_DEPTH} levels deep"
+                )
+            subtrees: list[tuple[str, str, int]] = []
+            seen: set[bytes] = set()
+            for item in self._tree(tree_id).iteritems():
+                name, mode = item.path, item.mode
+                where = f"{prefix}{name.decode('utf-8', 'replace')}"
+                reason = check_component(name)
+                if reason:
+                    raise UnsafePathError(f"unsafe tree entry {where!r}: {reason}")
+                if name.lower() in seen:
+                    raise UnsafePathError(
+                        f"unsafe tree entry {where!r}: duplicate name"
+                    )
+                seen.add(name.lower())
+                try:
+                    text = name.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise UnsafePathError(
+                        f"unsafe tree entry {where!r}: name is not UTF-8"
+                    ) from None
+                if mode not in _ALLOWED_MODES:
+                    raise UnsafePathError(
+                        f"unsafe tree entry {where!r}: unsupported mode {mode:o}"
+                    )
+                sha = item.sha.decode("ascii")
+                if mode == MODE_TREE:
+                    subtrees.append((sha, f"{prefix}{text}/", depth + 1))
+                else:
+                    yield TreeEntry(prefix + text, mode, sha)
+            stack.extend(reversed(subtrees))
+
+    def files(self, tree: str) -> dict[str, TreeEntry]:
+        """Return a tree's files and links by path."""
+        return {entry.path: entry for entry in self.iter_tree(tree)}
+
+    def changes(self, old: Version | None, new: Version) -> Changes:
+        """Return what changed from ``old`` (None: nothing) to ``new``."""
+        before = self.files(old.tree) if old is not None else {}
+        after = self.files(new.tree)
+        added = sorted(p for p in after if p not in before)
+        deleted = sorted(p for p in before if p not in after)
+        modified = sorted(
+            p
+            for p in after
+            if p in before
+            and (before[p].mode, before[p].blob) != (after[p].mode, after[p].blob)
+        )
+        return Changes(tuple(added), tuple(modified), tuple(deleted))
+
+    def first_parent(self, version: Version) -> Version | None:
+        """Return the version's first parent, or None for a root version."""
+        return self.version(version.parents[0]) if version.parents else None
+
+    # -- writing ------------------------------------------------------------
+
+    def clear_stale_locks(self) -> None:
+        """Remove lock files and temporaries of killed writers (call under the lock)."""
+        # Under our lock no other writer exists, so dulwich's own lock files
+        # and object temporaries are leftovers of a killed process.
+        for directory, pattern in (
+            (self.path, "*.lock"),
+            (self.path / "refs", "**/*.lock"),
+            (self.objects_dir, f"{TMP_PREFIX}*"),
+        ):
+            for leftover in directory.glob(pattern):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
+    def ensure_tag(self, version: Version) -> None:
+        """Create the version's tag if it is missing (after a crash)."""
+        name = GitRef(TAG_PREFIX + str(version.id).encode())
+        commit = version.commit.encode()
+        if self.repo.refs.add_if_new(name, ObjectID(commit)):
+            return
+        if self.repo.refs[name] != commit:
+            raise ConflictError(
+                f"version id {version.id} is already taken by commit "
+                f"{self.repo.refs[name].decode()}; refusing to create a duplicate"
+            )
+
+    def record(
+        self,
+        source: Source,
+        *,
+        message: str | None,
+        source_label: str,
+        force: bool = False,
+        timestamp: int | None = None,
+        parents: Sequence[str] | None = None,
+    ) -> tuple[Version, bool]:
+        """Record ``source`` as a new version on top of ``main``.
+
+        The caller holds the lock (see :meth:`lock`).
+
+        Args:
+            source: The scanned content.
+            message: The version's message; a default names the id.
+            source_label: Where the content came from (one line).
+            force: Record even when the content equals the newest version.
+            timestamp: Commit time in seconds since the epoch (default: now).
+            parents: Parent commits; default: the current head, if any.
+
+        Returns:
+            The version, and whether it is new (False: unchanged, none created).
+
+        Raises:
+            InputError: For a source label or message that cannot be recorded.
+            ConflictError: If the new id is taken or ``main`` moved meanwhile.
+        """
+        if "\n" in source_label or "\r" in source_label or not source_label.strip():
+            raise InputError("the source label must be a single non-empty line")
+        self.clear_stale_locks()
+        head = self.head()
+        parent_commits = (
+            list(parents) if parents is not None else ([head] if head else [])
+        )
+        latest = self.version(head) if head else None
+        if latest is not None:
+            self.ensure_tag(latest)
+        sink = _StoreSink(self)
+        try:
+            ids = hash_source(source, self.algorithms, sink)
+        except BaseException:
+            sink.discard()  # leave the store exactly as it was
+            raise
+        content, storage_tree = ids[0].hex(), ids[-1].hex()
+        if (
+            latest is not None
+            and latest.hash == content
+            and not force
+            and parents is None
+        ):
+            self.flush_caches()
+            return latest, False
+        number = 1 + max((self._number(p) for p in parent_commits), default=0)
+        version_id = VersionId.for_hash(number, content)
+        tag = GitRef(TAG_PREFIX + str(version_id).encode())
+        if tag in self.repo.refs:
+            raise ConflictError(
+                f"version id {version_id} already exists in this history "
+                f"(commit {self.repo.refs[tag].decode()}); refusing a duplicate"
+            )
+        when = int(time.time()) if timestamp is None else int(timestamp)
+        commit = Commit()
+        commit.tree = ObjectID(storage_tree.encode())
+        commit.parents = [ObjectID(p.encode()) for p in parent_commits]
+        commit.author = commit.committer = _identity()
+        commit.author_time = commit.commit_time = when
+        commit.author_timezone = commit.commit_timezone = 0
+        commit.message = join_message(message or f"Snapshot {version_id}", source_label)
+        body = commit.as_raw_string()
+        commit_id = write_loose(
+            self.objects_dir, self.algorithms[-1], b"commit", len(body), iter((body,))
+        ).hex()
+        old = ObjectID(head.encode()) if head else None
+        if not self.repo.refs.set_if_equals(MAIN, old, ObjectID(commit_id.encode())):
+            raise ConflictError("refs/heads/main moved while recording; try again")
+        self._hashes[commit_id] = content
+        version = self.version(commit_id)
+        self.ensure_tag(version)
+        self.flush_caches()
+        return version, True
+
+    def set_kind(self, kind: str) -> None:
+        """Record whether the artifact is a directory or a single file."""
+        config = self.repo.get_config()
+        config.set((b"gitversions",), b"kind", kind.encode())
+        config.write_to_path()
+
+    def kind(self) -> str | None:
+        """Return ``"dir"`` or ``"file"`` as recorded at the first snapshot."""
+        try:
+            value = self.repo.get_config().get((b"gitversions",), b"kind")
+        except KeyError:
+            return None
+        text = value.decode("ascii", "replace")
+        return text if text in ("dir", "file") else None
+
+
+def _ref_text(ref: Ref) -> str:
+    if isinstance(ref, LatestRef):
+        return f"latest~{ref.back}" if ref.back else "latest"
+    if isinstance(ref, VersionIdRef):
+        return str(ref.id)
+    if isinstance(ref, NumberRef):
+        return f"v{ref.number}"
+    assert isinstance(ref, HashPrefixRef)
+    return ref.prefix

@@ -1,0 +1,80 @@
+"""A per-artifact writer lock that dies with its holder.
+
+The lock is an OS advisory lock (``flock`` on POSIX, ``msvcrt.locking`` on
+Windows) on a small file. The kernel releases it when the holding process ends,
+however it ends, so a crashed writer never blocks the next one. The file records
+the holder's pid and command for the timeout message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import LockTimeoutError
+
+__all__ = ["artifact_lock"]
+
+_POLL_SECONDS = 0.02
+
+
+def _try_lock(fd: int) -> bool:
+    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _holder(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return "another process"
+    return text or "another process"
+
+
+@contextlib.contextmanager
+def artifact_lock(path: Path, timeout: float, what: str) -> Iterator[None]:
+    """Hold the exclusive lock at ``path`` for the duration of the block.
+
+    Args:
+        path: The lock file; created if missing and never deleted (deleting a
+            lock file while others wait on it would let two writers in).
+        timeout: Seconds to wait before giving up.
+        what: What is being locked, for the error message.
+
+    Raises:
+        LockTimeoutError: If the lock is still held after ``timeout`` seconds.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(
+                    f"{what} is locked by {_holder(path)}; gave up after "
+                    f"{timeout:g}s (raise lock_timeout in gitversions.toml, or wait "
+                    "for that process to finish; a lock is freed when its process ends)"
+                )
+            time.sleep(_POLL_SECONDS)
+        # Tell a waiting process who holds the lock.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} ({' '.join(sys.argv[:3])})\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

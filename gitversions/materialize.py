@@ -1,0 +1,620 @@
+"""Materialize versions: the ``versions/`` layout, ``latest``, archives, restore.
+
+The materializer reads versions through :class:`VersionReader`, a small part of
+the history's interface, and never writes anything that is not complete:
+
+- a version directory is built under a hidden temporary name inside the target,
+  fsynced, then renamed to ``<id>``; its files are read-only;
+- ``latest`` is a relative symlink replaced by ``rename``, or (fallback) a
+  directory holding a full copy, swapped in by an atomic exchange where the
+  system has one;
+- archives are written to a temporary file and renamed;
+- every path comes from :meth:`VersionReader.iter_tree`, which refuses unsafe
+  names; files are created with ``O_EXCL | O_NOFOLLOW`` inside directories this
+  module created, so nothing is ever written through a symlink.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gzip
+import io
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Literal, Protocol
+
+from ._loose import fsync_dir
+from .errors import CorruptionError, DestinationError, UnsafePathError
+from .hashing import MODE_EXEC, MODE_LINK
+from .history import Changes, TreeEntry, Version
+from .metadata import VERSION_FILENAME, render_version_toml
+
+__all__ = [
+    "LATEST",
+    "ExportResult",
+    "Format",
+    "Materializer",
+    "VersionReader",
+    "exchange_paths",
+    "remove_tree",
+    "write_archive",
+    "write_content",
+]
+
+LATEST = "latest"
+TMP_MARK = ".tmp-"
+Format = Literal["dir", "tar.gz", "zip"]
+ARCHIVE_SUFFIX = {"tar.gz": ".tar.gz", "zip": ".zip"}
+
+
+class VersionReader(Protocol):
+    """What the materializer needs from a history."""
+
+    def latest(self) -> Version | None:
+        """Return the newest version."""
+        ...
+
+    def iter_tree(self, tree: str) -> Iterator[TreeEntry]:
+        """Yield the checked files and links of a tree."""
+        ...
+
+    def iter_blob(self, hex_id: str) -> Iterator[bytes]:
+        """Yield a blob's content, checked against its id."""
+        ...
+
+    def first_parent(self, version: Version) -> Version | None:
+        """Return a version's first parent."""
+        ...
+
+    def changes(self, old: Version | None, new: Version) -> Changes:
+        """Return the changes between two versions."""
+        ...
+
+
+@dataclass
+class ExportResult:
+    """What an export did: versions written, versions already intact, archives."""
+
+    written: list[str] = field(default_factory=list)
+    intact: list[str] = field(default_factory=list)
+    latest: str | None = None
+
+
+def render_for(reader: VersionReader, version: Version) -> str:
+    """Render the ``.version.toml`` of ``version``."""
+    return render_version_toml(
+        version, reader.changes(reader.first_parent(version), version)
+    )
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a directory tree even where its files were made read-only."""
+
+    def retry(func: Callable[..., object], target: str, _exc: object) -> None:
+        # A directory made read-only by hand: make it writable, then retry.
+        with contextlib.suppress(OSError):
+            Path(target).parent.chmod(0o755)
+        with contextlib.suppress(FileNotFoundError):
+            func(target)
+
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path, onerror=retry)  # onexc needs Python 3.12
+
+
+_libc_renameat2: Callable[..., int] | Literal[False] | None = False
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Atomically swap two existing paths; False where the system cannot.
+
+    Uses ``renameat2(RENAME_EXCHANGE)`` on Linux.
+    """
+    global _libc_renameat2
+    if _libc_renameat2 is False:
+        try:
+            _libc_renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+        except (AttributeError, OSError):  # pragma: no cover - non-glibc systems
+            _libc_renameat2 = None
+    if _libc_renameat2 is None:  # pragma: no cover - non-glibc systems
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = _libc_renameat2(
+        at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange
+    )
+    return result == 0
+
+
+def _replace_dir(new: Path, target: Path, keep: tuple[str, ...] = ()) -> None:
+    """Put directory ``new`` at ``target``, atomically where possible.
+
+    Entries named in ``keep`` are moved from the old directory into the new one
+    after the swap (a working copy's ``.git``), so they are never lost.
+    """
+    if not target.exists() and not target.is_symlink():
+        os.rename(new, target)
+        return
+    if exchange_paths(new, target):
+        old = new  # now holds the old content
+    else:
+        old = target.with_name(f".{target.name}{TMP_MARK}old-{os.urandom(4).hex()}")
+        os.rename(target, old)
+        os.rename(new, target)
+    for name in keep:
+        if (old / name).exists() or (old / name).is_symlink():
+            os.rename(old / name, target / name)
+    remove_tree(old)
+
+
+def _link_target(reader: VersionReader, entry: TreeEntry) -> bytes:
+    target = b"".join(reader.iter_blob(entry.blob))
+    if b"\0" in target or not target:
+        raise UnsafePathError(f"symlink {entry.path!r} has an invalid target")
+    return target
+
+
+def write_content(
+    reader: VersionReader,
+    version: Version,
+    dest: Path,
+    *,
+    read_only: bool,
+    extra: Iterable[tuple[str, bytes]] = (),
+) -> None:
+    """Write a version's files into ``dest``, an empty directory this process made.
+
+    Args:
+        reader: Where the version is read from.
+        version: The version.
+        dest: The (new, empty) directory to fill.
+        read_only: Make files read-only (materialized versions) or not (restore).
+        extra: More ``(name, bytes)`` files for the top level (``.version.toml``).
+    """
+    made = {dest}
+    for entry in reader.iter_tree(version.tree):
+        parts = entry.path.split("/")
+        parent = dest
+        for part in parts[:-1]:
+            parent = parent / part
+            if parent not in made:
+                try:
+                    os.mkdir(parent, 0o755)
+                except FileExistsError:
+                    raise UnsafePathError(
+                        f"tree entry {entry.path!r} would write through {part!r}"
+                    ) from None
+                made.add(parent)
+        path = parent / parts[-1]
+        if entry.mode == MODE_LINK:
+            os.symlink(_link_target(reader, entry), os.fsencode(path))
+            continue
+        mode = 0o755 if entry.mode == MODE_EXEC else 0o644
+        if read_only:
+            mode &= 0o555
+        _write_file(path, reader.iter_blob(entry.blob), mode)
+    for name, data in extra:
+        if (dest / name).exists() or (dest / name).is_symlink():
+            raise UnsafePathError(
+                f"version {version.id} holds {name!r} at its top, a name reserved "
+                "for gitversions metadata"
+            )
+        _write_file(dest / name, iter((data,)), 0o444 if read_only else 0o644)
+    for directory in sorted(made, key=lambda p: len(p.parts), reverse=True):
+        fsync_dir(directory)
+
+
+def _write_file(path: Path, chunks: Iterable[bytes], mode: int) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        raise UnsafePathError(
+            f"refusing to overwrite {path.name!r}: duplicate entry"
+        ) from None
+    try:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _chunks_reader(chunks: Iterator[bytes]) -> IO[bytes]:
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+    for chunk in chunks:
+        spool.write(chunk)
+    spool.seek(0)
+    return spool
+
+
+def write_archive(
+    reader: VersionReader, version: Version, fmt: Format, target: Path
+) -> None:
+    """Write one version as a deterministic ``.tar.gz`` or ``.zip`` at ``target``.
+
+    The archive holds ``<id>/`` with the content and ``.version.toml``; times are
+    the commit time and owners are zero, so the bytes depend on the version only.
+    """
+    top = str(version.id)
+    meta = render_for(reader, version).encode("utf-8")
+    entries = list(reader.iter_tree(version.tree))
+    tmp = target.with_name(
+        f".{target.name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
+    )
+    try:
+        with tmp.open("xb") as raw:
+            if fmt == "tar.gz":
+                _write_tar(reader, version, raw, top, entries, meta)
+            else:
+                _write_zip(reader, version, raw, top, entries, meta)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _write_tar(
+    reader: VersionReader,
+    version: Version,
+    raw: IO[bytes],
+    top: str,
+    entries: list[TreeEntry],
+    meta: bytes,
+) -> None:
+    with (
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=version.time, filename="") as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+
+        def info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
+            item = tarfile.TarInfo(name)
+            item.type, item.mode, item.size = kind, mode, size
+            item.mtime, item.uid, item.gid, item.uname, item.gname = (
+                version.time,
+                0,
+                0,
+                "",
+                "",
+            )
+            return item
+
+        dirs: set[str] = set()
+
+        def add_dirs(path: str) -> None:
+            parts = path.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                name = "/".join(parts[:i])
+                if name not in dirs:
+                    dirs.add(name)
+                    tar.addfile(info(name, tarfile.DIRTYPE, 0o755))
+
+        add_dirs(f"{top}/x")
+        for entry in entries:
+            name = f"{top}/{entry.path}"
+            add_dirs(name)
+            if entry.mode == MODE_LINK:
+                item = info(name, tarfile.SYMTYPE, 0o777)
+                item.linkname = os.fsdecode(_link_target(reader, entry))
+                tar.addfile(item)
+                continue
+            with _chunks_reader(reader.iter_blob(entry.blob)) as body:
+                size = body.seek(0, io.SEEK_END)
+                body.seek(0)
+                mode = 0o755 if entry.mode == MODE_EXEC else 0o644
+                tar.addfile(info(name, tarfile.REGTYPE, mode, size), body)
+        tar.addfile(
+            info(f"{top}/{VERSION_FILENAME}", tarfile.REGTYPE, 0o644, len(meta)),
+            io.BytesIO(meta),
+        )
+
+
+def _write_zip(
+    reader: VersionReader,
+    version: Version,
+    raw: IO[bytes],
+    top: str,
+    entries: list[TreeEntry],
+    meta: bytes,
+) -> None:
+    import time
+
+    stamp = max(time.gmtime(version.time)[:6], (1980, 1, 1, 0, 0, 0))
+
+    def info(name: str, mode: int) -> zipfile.ZipInfo:
+        item = zipfile.ZipInfo(name, date_time=stamp)
+        item.external_attr = mode << 16
+        item.create_system = 3  # Unix, so the mode is honoured on extraction
+        item.compress_type = zipfile.ZIP_DEFLATED
+        return item
+
+    with zipfile.ZipFile(raw, "w") as zf:
+        for entry in entries:
+            name = f"{top}/{entry.path}"
+            if entry.mode == MODE_LINK:
+                zf.writestr(
+                    info(name, stat.S_IFLNK | 0o777), _link_target(reader, entry)
+                )
+                continue
+            mode = stat.S_IFREG | (0o755 if entry.mode == MODE_EXEC else 0o644)
+            with zf.open(info(name, mode), "w", force_zip64=True) as out:
+                for chunk in reader.iter_blob(entry.blob):
+                    out.write(chunk)
+        zf.writestr(info(f"{top}/{VERSION_FILENAME}", stat.S_IFREG | 0o644), meta)
+
+
+class Materializer:
+    """Exports versions of one history into a ``versions/``-style directory."""
+
+    def __init__(
+        self,
+        reader: VersionReader,
+        target: Path,
+        latest_mode: Literal["auto", "symlink", "copy"] = "auto",
+    ) -> None:
+        self.reader = reader
+        self.target = target
+        self.latest_mode = latest_mode
+
+    def _tmp(self, label: str) -> Path:
+        return self.target / f".{label}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
+
+    def clean_leftovers(self) -> list[str]:
+        """Remove temporaries a killed export left behind (call under the lock)."""
+        removed = []
+        if self.target.is_dir():
+            for path in self.target.iterdir():
+                if path.name.startswith(".") and TMP_MARK in path.name:
+                    remove_tree(path)
+                    removed.append(path.name)
+        return removed
+
+    def is_intact(self, version: Version, expected_meta: str | None = None) -> bool:
+        """Tell whether ``<target>/<id>`` exists with the right ``.version.toml``."""
+        meta = self.target / str(version.id) / VERSION_FILENAME
+        try:
+            if meta.is_symlink():
+                return False
+            text = meta.read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        return text == (expected_meta or render_for(self.reader, version))
+
+    def export_version(self, version: Version) -> bool:
+        """Write ``<target>/<id>`` unless an intact copy is there; True if written."""
+        meta = render_for(self.reader, version)
+        if self.is_intact(version, meta):
+            return False
+        self.target.mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp(str(version.id))
+        os.mkdir(tmp, 0o755)
+        try:
+            write_content(
+                self.reader,
+                version,
+                tmp,
+                read_only=True,
+                extra=[(VERSION_FILENAME, meta.encode("utf-8"))],
+            )
+            final = self.target / str(version.id)
+            _replace_dir(tmp, final)
+            fsync_dir(self.target)
+        except BaseException:
+            remove_tree(tmp)
+            raise
+        return True
+
+    def export(
+        self,
+        versions: Iterable[Version],
+        progress: Callable[[Version], None] | None = None,
+    ) -> ExportResult:
+        """Export ``versions`` and point ``latest`` at the newest version.
+
+        Args:
+            versions: The versions to write.
+            progress: Called after each version.
+
+        Returns:
+            What was written and what was already intact.
+        """
+        result = ExportResult()
+        for version in versions:
+            (result.written if self.export_version(version) else result.intact).append(
+                str(version.id)
+            )
+            if progress is not None:
+                progress(version)
+        newest = self.reader.latest()
+        if newest is not None:
+            if not (self.target / str(newest.id)).is_dir():
+                self.export_version(newest)
+                result.written.append(str(newest.id))
+            self.update_latest(newest)
+            result.latest = str(newest.id)
+        return result
+
+    def latest_is(self, version: Version) -> bool:
+        """Tell whether ``latest`` already names ``version``."""
+        path = self.target / LATEST
+        if path.is_symlink():
+            return os.readlink(path) == str(version.id) and self.latest_mode != "copy"
+        if path.is_dir() and self.latest_mode != "symlink":
+            try:
+                text = (path / VERSION_FILENAME).read_text("utf-8")
+            except (OSError, UnicodeDecodeError):
+                return False
+            return text == render_for(self.reader, version)
+        return False
+
+    def update_latest(self, version: Version) -> None:
+        """Point ``latest`` at ``version``, atomically."""
+        if self.latest_is(version):
+            return
+        path = self.target / LATEST
+        if self.latest_mode in ("auto", "symlink"):
+            tmp = self._tmp(LATEST)
+            try:
+                os.symlink(str(version.id), tmp)
+            except OSError:
+                if self.latest_mode == "symlink":
+                    raise
+            else:
+                try:
+                    if path.is_dir() and not path.is_symlink():
+                        _replace_dir(tmp, path)
+                    else:
+                        os.replace(tmp, path)
+                except BaseException:
+                    with contextlib.suppress(FileNotFoundError):
+                        tmp.unlink()
+                    raise
+                fsync_dir(self.target)
+                return
+        self._copy_latest(version, path)
+
+    def _copy_latest(self, version: Version, path: Path) -> None:
+        tmp = self._tmp(LATEST)
+        os.mkdir(tmp, 0o755)
+        try:
+            meta = render_for(self.reader, version)
+            write_content(
+                self.reader,
+                version,
+                tmp,
+                read_only=True,
+                extra=[(VERSION_FILENAME, meta.encode("utf-8"))],
+            )
+            _replace_dir(tmp, path)
+            fsync_dir(self.target)
+        except BaseException:
+            remove_tree(tmp)
+            raise
+
+    def check_dir(self, version: Version, directory: Path) -> list[str]:
+        """Compare a materialized directory with its version; return problems."""
+        problems: list[str] = []
+        expected: dict[str, TreeEntry] = {
+            e.path: e for e in self.reader.iter_tree(version.tree)
+        }
+        label = f"{directory.name}"
+        try:
+            meta = (directory / VERSION_FILENAME).read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            problems.append(f"{label}: {VERSION_FILENAME} is missing or unreadable")
+        else:
+            if meta != render_for(self.reader, version):
+                problems.append(f"{label}: {VERSION_FILENAME} differs from the history")
+        found: set[str] = set()
+        for root, dirs, files in os.walk(directory):
+            for name in files + [d for d in dirs if (Path(root) / d).is_symlink()]:
+                path = Path(root) / name
+                rel = path.relative_to(directory).as_posix()
+                if rel == VERSION_FILENAME:
+                    continue
+                found.add(rel)
+                entry = expected.get(rel)
+                if entry is None:
+                    problems.append(f"{label}: unexpected file {rel}")
+                    continue
+                problems.extend(self._check_file(label, path, entry))
+        for rel in sorted(set(expected) - found):
+            problems.append(f"{label}: missing file {rel}")
+        return problems
+
+    def _check_file(self, label: str, path: Path, entry: TreeEntry) -> list[str]:
+        st = path.lstat()
+        if entry.mode == MODE_LINK:
+            if not stat.S_ISLNK(st.st_mode):
+                return [f"{label}: {entry.path} should be a symlink"]
+            if os.fsencode(os.readlink(path)) != _link_target(self.reader, entry):
+                return [f"{label}: symlink {entry.path} points elsewhere"]
+            return []
+        if not stat.S_ISREG(st.st_mode):
+            return [f"{label}: {entry.path} should be a regular file"]
+        if bool(st.st_mode & stat.S_IXUSR) != (entry.mode == MODE_EXEC):
+            return [f"{label}: {entry.path} has the wrong executable bit"]
+        try:
+            with path.open("rb") as f:
+                for chunk in self.reader.iter_blob(entry.blob):
+                    if f.read(len(chunk)) != chunk:
+                        return [f"{label}: {entry.path} content differs"]
+                if f.read(1):
+                    return [f"{label}: {entry.path} content differs"]
+        except CorruptionError:
+            raise
+        except OSError as exc:
+            return [f"{label}: {entry.path} cannot be read ({exc.strerror})"]
+        return []
+
+
+def restore_content(
+    reader: VersionReader, version: Version, kind: str, dest: Path
+) -> Path:
+    """Write a version's content at ``dest``, replacing it only once complete.
+
+    Args:
+        reader: Where the version is read from.
+        version: The version to restore.
+        kind: ``"file"`` for a single-file artifact, else ``"dir"``.
+        dest: For a directory artifact, the directory to replace; for a single
+            file, the file to replace or a directory to write it into.
+
+    Returns:
+        The path written.
+
+    Raises:
+        DestinationError: If ``dest`` is of the wrong type.
+    """
+    if kind == "file":
+        entries = list(reader.iter_tree(version.tree))
+        if len(entries) != 1 or entries[0].mode == MODE_LINK or "/" in entries[0].path:
+            raise CorruptionError(f"version {version.id} is not a single file")
+        (entry,) = entries
+        if dest.is_dir() and not dest.is_symlink():
+            dest = dest / entry.path
+        if dest.is_dir() and not dest.is_symlink():
+            raise DestinationError(f"{dest} is a directory, not a file")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(
+            f".{dest.name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
+        )
+        try:
+            mode = 0o755 if entry.mode == MODE_EXEC else 0o644
+            _write_file(tmp, reader.iter_blob(entry.blob), mode)
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        fsync_dir(dest.parent)
+        return dest
+    if (dest.exists() or dest.is_symlink()) and (
+        dest.is_symlink() or not dest.is_dir()
+    ):
+        raise DestinationError(f"{dest} exists and is not a directory")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}")
+    os.mkdir(tmp, 0o755)
+    try:
+        write_content(reader, version, tmp, read_only=False)
+    except BaseException:
+        remove_tree(tmp)
+        raise
+    _replace_dir(tmp, dest, keep=(".git",))
+    fsync_dir(dest.parent)
+    return dest

@@ -1,0 +1,534 @@
+"""Store roots and artifacts: the API that users and the command line call.
+
+A store root holds ``gitversions.toml`` and ``artifacts/<name>/``; each artifact
+home holds ``history.git/`` (the bare repository), ``versions/`` (materialized
+versions) and ``.lock`` (the writer lock). Every operation that writes takes the
+artifact's lock first; readers never need it, because nothing is visible before
+it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dulwich.gc import garbage_collect
+from dulwich.refs import Ref
+
+from .config import CONFIG_FILENAME, Config, load_config, render_default
+from .errors import (
+    DestinationError,
+    GitVersionsError,
+    InputError,
+    NotFoundError,
+    SourceError,
+)
+from .hashing import MODE_LINK, content_hash, scan_source
+from .history import LOCAL_SOURCE, Changes, History, Version
+from .ids import validate_name
+from .materialize import (
+    ARCHIVE_SUFFIX,
+    LATEST,
+    ExportResult,
+    Format,
+    Materializer,
+    remove_tree,
+    restore_content,
+    write_archive,
+)
+from .metadata import (
+    VERSION_FILENAME,
+    render_version_toml,
+    validate_version_toml,
+    version_record,
+)
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "Artifact",
+    "SnapshotResult",
+    "Store",
+    "resolve_root",
+]
+
+DEFAULT_ROOT = Path("~/.skillmeat/collection")
+ARTIFACTS = "artifacts"
+HISTORY = "history.git"
+VERSIONS = "versions"
+LOCK = ".lock"
+
+
+def resolve_root(
+    root: str | os.PathLike[str] | None = None,
+    project: str | os.PathLike[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Path:
+    """Choose the store root: ``root``, ``$GITVERSIONS_ROOT``, ``project/.claude``, default.
+
+    Args:
+        root: An explicit root (``--root``).
+        project: A project directory (``--project``); its ``.claude`` is the root.
+        env: The environment to consult (default: ``os.environ``).
+
+    Returns:
+        The root, with ``~`` expanded.
+    """
+    environ = os.environ if env is None else env
+    if root is not None:
+        return Path(root).expanduser()
+    if environ.get("GITVERSIONS_ROOT"):
+        return Path(environ["GITVERSIONS_ROOT"]).expanduser()
+    if project is not None:
+        return Path(project).expanduser() / ".claude"
+    return DEFAULT_ROOT.expanduser()
+
+
+@dataclass(frozen=True)
+class SnapshotResult:
+    """The outcome of a snapshot: the version, and whether it is new."""
+
+    version: Version
+    created: bool
+    record: dict[str, Any]
+
+
+class Artifact:
+    """One artifact of a store: its history, its materialized versions, its lock."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store = store
+        self.name = validate_name(name)
+        self.home = store.root / ARTIFACTS / name
+        self.history_path = self.home / HISTORY
+        self.versions_dir = self.home / VERSIONS
+        self._history: History | None = None
+
+    def exists(self) -> bool:
+        """Tell whether the artifact has a history repository."""
+        return (self.history_path / "HEAD").is_file()
+
+    @property
+    def history(self) -> History:
+        """The artifact's history (opened on first use)."""
+        if self._history is None:
+            if not self.exists():
+                raise NotFoundError(
+                    f"no artifact named {self.name!r} in {self.store.root}"
+                )
+            self._history = History.open(self.history_path)
+        return self._history
+
+    def close(self) -> None:
+        """Release the history's open files."""
+        if self._history is not None:
+            self._history.close()
+            self._history = None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the artifact's writer lock."""
+        from .lock import artifact_lock
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        with artifact_lock(
+            self.home / LOCK, self.store.config.lock_timeout, f"artifact {self.name!r}"
+        ):
+            yield
+
+    # -- reading --------------------------------------------------------------
+
+    def versions(self) -> list[Version]:
+        """Every version, oldest first."""
+        return self.history.versions()
+
+    def resolve(self, ref: str) -> Version:
+        """The version a REF names."""
+        return self.history.resolve(ref)
+
+    def changes(self, version: Version) -> Changes:
+        """A version's changes against its first parent."""
+        history = self.history
+        return history.changes(history.first_parent(version), version)
+
+    def record(self, version: Version) -> dict[str, Any]:
+        """A version's fields, flattened (the ``--json`` form)."""
+        return version_record(version, self.changes(version))
+
+    def version_toml(self, version: Version) -> str:
+        """The ``.version.toml`` text of a version."""
+        return render_version_toml(version, self.changes(version))
+
+    def kind(self) -> str:
+        """``"dir"`` (a skill) or ``"file"`` (a command or an agent)."""
+        return self.history.kind() or "dir"
+
+    def diff(self, old: Version | None, new: Version) -> Changes:
+        """The changes from ``old`` to ``new``."""
+        return self.history.changes(old, new)
+
+    def patch(self, old: Version | None, new: Version) -> str:
+        """A unified diff of the text files that differ from ``old`` to ``new``."""
+        history = self.history
+        before = history.files(old.tree) if old is not None else {}
+        after = history.files(new.tree)
+        changes = history.changes(old, new)
+        chunks: list[str] = []
+        for path in changes.files_changed:
+            a, b = before.get(path), after.get(path)
+            a_name = f"a/{path}" if a else "/dev/null"
+            b_name = f"b/{path}" if b else "/dev/null"
+            a_data = history.read_blob(a.blob) if a else b""
+            b_data = history.read_blob(b.blob) if b else b""
+            if a and b and a.mode != b.mode:
+                chunks.append(f"mode change {a.mode:o} => {b.mode:o} {path}\n")
+            try:
+                a_text = a_data.decode("utf-8")
+                b_text = b_data.decode("utf-8")
+                if "\0" in a_text or "\0" in b_text:
+                    raise UnicodeDecodeError("utf-8", b"", 0, 1, "binary")
+            except UnicodeDecodeError:
+                chunks.append(f"Binary files {a_name} and {b_name} differ\n")
+                continue
+            if a and a.mode == MODE_LINK:
+                a_text += "\n"
+            if b and b.mode == MODE_LINK:
+                b_text += "\n"
+            lines = difflib.unified_diff(
+                a_text.splitlines(keepends=True),
+                b_text.splitlines(keepends=True),
+                a_name,
+                b_name,
+            )
+            for line in lines:
+                chunks.append(
+                    line
+                    if line.endswith("\n")
+                    else line + "\n\\ No newline at end of file\n"
+                )
+        return "".join(chunks)
+
+    # -- writing --------------------------------------------------------------
+
+    def materializer(self, target: Path | None = None) -> Materializer:
+        """A materializer writing into ``target`` (default: ``versions/``)."""
+        return Materializer(
+            self.history, target or self.versions_dir, self.store.config.latest
+        )
+
+    def export(
+        self,
+        refs: Sequence[str] = (),
+        *,
+        to: Path | None = None,
+        fmt: Format = "dir",
+        progress: Callable[[Version], None] | None = None,
+    ) -> ExportResult:
+        """Materialize versions (default: all) as directories or archives.
+
+        Args:
+            refs: REFs of the versions to export; all versions when empty.
+            to: Target directory (default: the artifact's ``versions/``).
+            fmt: ``"dir"``, ``"tar.gz"`` or ``"zip"``.
+            progress: Called after each version.
+
+        Returns:
+            What was written.
+        """
+        chosen = [self.resolve(r) for r in refs] if refs else self.versions()
+        if fmt != "dir":
+            target = to or self.versions_dir
+            target.mkdir(parents=True, exist_ok=True)
+            result = ExportResult()
+            for version in chosen:
+                path = target / f"{version.id}{ARCHIVE_SUFFIX[fmt]}"
+                write_archive(self.history, version, fmt, path)
+                result.written.append(path.name)
+                if progress is not None:
+                    progress(version)
+            return result
+        if to is not None:
+            materializer = self.materializer(to)
+            materializer.clean_leftovers()
+            return materializer.export(chosen, progress)
+        with self.lock():
+            materializer = self.materializer()
+            materializer.clean_leftovers()
+            return materializer.export(chosen, progress)
+
+    def restore(
+        self, ref: str, dest: Path, *, force: bool = False
+    ) -> tuple[Version, Path]:
+        """Write a version's content at ``dest`` (a rollback), atomically.
+
+        Unless ``force``, refuses when ``dest`` holds content that no version
+        of this artifact records, so nothing unrecorded is lost.
+
+        Returns:
+            The version restored and the path written.
+        """
+        version = self.resolve(ref)
+        self.store.check_destination(dest)
+        kind = self.kind()
+        target = dest
+        if kind == "file" and dest.is_dir() and not dest.is_symlink():
+            entries = list(self.history.iter_tree(version.tree))
+            target = dest / entries[0].path if len(entries) == 1 else dest
+        if not force and (target.exists() or target.is_symlink()):
+            self._check_recorded(target)
+        return version, restore_content(self.history, version, kind, dest)
+
+    def _check_recorded(self, dest: Path) -> None:
+        if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
+            return
+        try:
+            current = content_hash(dest, self.store.config.exclude)
+        except SourceError as exc:
+            raise DestinationError(
+                f"{dest} cannot be checked ({exc}); pass --force to replace it anyway"
+            ) from exc
+        if current not in {v.hash for v in self.versions()}:
+            raise DestinationError(
+                f"{dest} holds content not recorded in any version of "
+                f"{self.name!r}; snapshot it first, or pass --force to replace it"
+            )
+
+    def verify(self) -> list[str]:
+        """Check the history and the materialized versions; return the problems."""
+        problems: list[str] = []
+        try:
+            history = self.history
+            versions = history.versions()
+            problems.extend(_check_history(history, versions))
+        except GitVersionsError as exc:
+            return [f"{self.name}: {exc}"]
+        problems.extend(f"{self.name}: {p}" for p in self._check_versions_dir(versions))
+        return problems
+
+    def _check_versions_dir(self, versions: list[Version]) -> list[str]:
+        if not self.versions_dir.is_dir():
+            return []
+        problems: list[str] = []
+        materializer = self.materializer()
+        by_id = {str(v.id): v for v in versions}
+        for path in sorted(self.versions_dir.iterdir()):
+            name = path.name
+            if name == LATEST:
+                continue
+            if name.startswith("."):
+                problems.append(f"versions/{name}: leftover of an interrupted export")
+                continue
+            version = by_id.get(name)
+            if version is None:
+                problems.append(f"versions/{name}: not a version of this history")
+                continue
+            if path.is_symlink() or not path.is_dir():
+                problems.append(f"versions/{name}: not a directory")
+                continue
+            problems.extend(
+                f"versions/{p}" for p in materializer.check_dir(version, path)
+            )
+            meta = path / VERSION_FILENAME
+            if meta.is_file():
+                problems.extend(
+                    f"versions/{name}/{VERSION_FILENAME}: {p}"
+                    for p in validate_version_toml(meta.read_text("utf-8", "replace"))
+                )
+        latest = self.versions_dir / LATEST
+        newest = self.history.latest()
+        if newest is not None and (latest.exists() or latest.is_symlink()):
+            if latest.is_symlink():
+                if os.readlink(latest) != str(newest.id):
+                    problems.append(
+                        f"versions/latest: points at {os.readlink(latest)}, not {newest.id}"
+                    )
+                elif not (self.versions_dir / str(newest.id)).is_dir():
+                    problems.append("versions/latest: points at a missing version")
+            else:
+                problems.extend(
+                    f"versions/{p}" for p in materializer.check_dir(newest, latest)
+                )
+        return problems
+
+    def gc(self) -> dict[str, int]:
+        """Pack loose objects and drop unreachable ones older than two weeks."""
+        with self.lock():
+            history = self.history
+            history.clear_stale_locks()
+            stats = garbage_collect(history.repo, prune=True)
+            return {
+                "loose_objects_before": stats.loose_objects_before,
+                "loose_objects_after": stats.loose_objects_after,
+                "packs_before": stats.packs_before,
+                "packs_after": stats.packs_after,
+                "pruned_objects": len(stats.pruned_objects),
+            }
+
+
+def _check_history(history: History, versions: list[Version]) -> list[str]:
+    problems: list[str] = []
+    head = history.repo.refs.get_symrefs().get(Ref(b"HEAD"))
+    if head != b"refs/heads/main":
+        problems.append(f"HEAD should point at refs/heads/main, not {head!r}")
+    seen: dict[str, str] = {}
+    for version in versions:
+        label = str(version.id)
+        if label in seen and seen[label] != version.commit:
+            problems.append(f"{label}: two versions share this id")
+        seen[label] = version.commit
+        try:
+            recomputed = history.sha256_of_tree(version.tree, trust_cache=False)
+            for entry in history.iter_tree(version.tree):
+                for _chunk in history.iter_blob(entry.blob):
+                    pass
+        except GitVersionsError as exc:
+            problems.append(f"{label}: {exc}")
+            continue
+        if recomputed != version.hash:
+            problems.append(
+                f"{label}: cached content hash is wrong (is {recomputed[:12]})"
+            )
+        target = history.tag_target(version.id)
+        if target is None:
+            problems.append(f"{label}: tag refs/tags/{label} is missing")
+        elif target != version.commit:
+            problems.append(f"{label}: tag names commit {target}, not {version.commit}")
+    for ref in history.repo.refs.as_dict(Ref(b"refs/tags/")):
+        name = ref.decode("utf-8", "replace")
+        if name not in seen:
+            problems.append(f"tag {name} does not name a version with that id")
+    history.flush_caches()
+    return problems
+
+
+class Store:
+    """A store root: configuration and artifacts."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        """The root's configuration (read on first use)."""
+        if self._config is None:
+            self._config = load_config(self.root)
+        return self._config
+
+    def init(self) -> bool:
+        """Create the root and its ``gitversions.toml``; False if they existed."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / ARTIFACTS).mkdir(exist_ok=True)
+        path = self.root / CONFIG_FILENAME
+        if path.exists():
+            load_config(self.root)  # complain now about a bad existing file
+            return False
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(render_default(), "utf-8")
+        os.replace(tmp, path)
+        return True
+
+    def artifact(self, name: str) -> Artifact:
+        """The artifact named ``name`` (it may not exist yet)."""
+        return Artifact(self, name)
+
+    def existing(self, name: str) -> Artifact:
+        """The artifact named ``name``; NotFoundError if it has no history."""
+        artifact = self.artifact(name)
+        if not artifact.exists():
+            known = self.names()
+            hint = f" (known: {', '.join(known[:10])})" if known else ""
+            raise NotFoundError(f"no artifact named {name!r} in {self.root}{hint}")
+        return artifact
+
+    def names(self) -> list[str]:
+        """The names of the artifacts that have a history, sorted."""
+        base = self.root / ARTIFACTS
+        if not base.is_dir():
+            return []
+        names = []
+        for path in base.iterdir():
+            try:
+                validate_name(path.name)
+            except InputError:
+                continue
+            if (path / HISTORY / "HEAD").is_file():
+                names.append(path.name)
+        return sorted(names)
+
+    def check_destination(self, dest: Path) -> None:
+        """Refuse a restore target that overlaps the store's own files."""
+        real = dest.resolve()
+        artifacts = (self.root / ARTIFACTS).resolve()
+        root = self.root.resolve()
+        if real == root or root.is_relative_to(real) or real.is_relative_to(artifacts):
+            raise DestinationError(
+                f"refusing to write {dest}: it overlaps the store's own files at {self.root}"
+            )
+
+    def snapshot(
+        self,
+        name: str,
+        src: Path,
+        *,
+        message: str | None = None,
+        source: str | None = None,
+        force: bool = False,
+        timestamp: int | None = None,
+    ) -> SnapshotResult:
+        """Record SRC as a new version of ``name``, creating the artifact if needed.
+
+        Nothing in the store changes unless the snapshot succeeds.
+
+        Args:
+            name: The artifact.
+            src: A directory (skill) or a single file (command, agent).
+            message: The version's message.
+            source: Where the content came from (default ``"local"``).
+            force: Record a version even when nothing changed.
+            timestamp: Commit time in seconds since the epoch (default: now).
+
+        Returns:
+            The version and whether it was created.
+        """
+        artifact = self.artifact(name)
+        scanned = scan_source(src, self.config.exclude)
+        if scanned.kind == "dir" and VERSION_FILENAME.encode() in scanned.root.children:
+            raise SourceError(
+                f"SRC holds {VERSION_FILENAME} at its top, a name reserved for "
+                "gitversions metadata; remove or rename it"
+            )
+        with artifact.lock():
+            new_history = not artifact.exists()
+            if new_history:
+                History.create(artifact.history_path, self.config.object_format)
+            history = artifact.history
+            kind = history.kind()
+            if kind is not None and kind != scanned.kind:
+                shape = {"dir": "a directory", "file": "a single file"}
+                raise SourceError(
+                    f"artifact {name!r} holds {shape[kind]}, but SRC is "
+                    f"{shape[scanned.kind]}"
+                )
+            try:
+                version, created = history.record(
+                    scanned,
+                    message=message,
+                    source_label=source or LOCAL_SOURCE,
+                    force=force,
+                    timestamp=timestamp,
+                )
+            except BaseException:
+                if new_history:
+                    artifact.close()
+                    remove_tree(artifact.history_path)
+                raise
+            if kind is None:
+                history.set_kind(scanned.kind)
+        if created and self.config.auto_export:
+            artifact.export()
+        return SnapshotResult(version, created, artifact.record(version))

@@ -65,6 +65,52 @@ class Env:
 pass_env = click.make_pass_decorator(Env)
 
 
+class Failure(click.ClickException):
+    """A library error, shown as one line on stderr with its exit status."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # per-error status
+
+    def show(self, file: Any = None) -> None:
+        """Print ``gitversions: error: <message>``."""
+        click.echo(f"gitversions: error: {self.message}", err=True, file=file)
+
+
+class Group(click.Group):
+    """The command group: maps every error to a message and an exit status.
+
+    ``GitVersionsError`` carries its own status (1, or 2 for bad input); an
+    ``OSError`` the library did not anticipate is 1; anything else is a bug,
+    reported in one line (with the traceback under ``-v``).
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand, translating errors."""
+        try:
+            return super().invoke(ctx)
+        except GitVersionsError as exc:
+            raise Failure(str(exc), exc.exit_code) from exc
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise Failure(f"{exc.strerror or exc}{where}", 1) from exc
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            raise click.Abort from None
+        except Exception as exc:  # a bug: one line, details with -v
+            env = ctx.find_object(Env)
+            if env is not None and env.verbose:
+                import traceback
+
+                traceback.print_exc()
+            raise Failure(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(please report it; rerun with -v for details)",
+                1,
+            ) from exc
+
+
 @contextmanager
 def _progress(env: Env, total: int, label: str) -> Iterator[Callable[[Any], None]]:
     if not env.show_progress() or total < 2:
@@ -74,7 +120,7 @@ def _progress(env: Env, total: int, label: str) -> Iterator[Callable[[Any], None
         yield lambda _item: bar.update(1)
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=Group, context_settings=CONTEXT)
 @click.option(
     "--root",
     "root",
@@ -491,33 +537,6 @@ def validate(env: Env, files: tuple[Path, ...]) -> None:
 
 
 def main(argv: list[str] | None = None) -> NoReturn:
-    """Run the command line; map library errors to a message and an exit status."""
-    try:
-        cli.main(args=argv, prog_name="gitversions", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except click.ClickException as exc:
-        exc.show()
-        raise SystemExit(exc.exit_code) from None
-    except (click.Abort, KeyboardInterrupt):
-        click.echo("gitversions: aborted", err=True)
-        raise SystemExit(130) from None
-    except GitVersionsError as exc:
-        click.echo(f"gitversions: error: {exc}", err=True)
-        raise SystemExit(exc.exit_code) from None
-    except OSError as exc:
-        where = f": {exc.filename}" if exc.filename else ""
-        click.echo(f"gitversions: error: {exc.strerror or exc}{where}", err=True)
-        raise SystemExit(1) from None
-    except Exception as exc:  # a bug: say so in one line, details with -v
-        if "-v" in (argv or sys.argv) or "--verbose" in (argv or sys.argv):
-            import traceback
-
-            traceback.print_exc()
-        click.echo(
-            f"gitversions: internal error: {type(exc).__name__}: {exc} "
-            "(please report it; rerun with -v for details)",
-            err=True,
-        )
-        raise SystemExit(1) from None
-    raise SystemExit(0)
+    """Run the command line (the ``gitversions`` console script)."""
+    cli.main(args=argv, prog_name="gitversions")
+    raise SystemExit(0)  # pragma: no cover - click's standalone mode always exits

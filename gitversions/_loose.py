@@ -22,6 +22,7 @@ from .errors import CorruptionError
 __all__ = [
     "LOOSE_COMPRESSION",
     "TMP_PREFIX",
+    "blob_header_size",
     "fsync_dir",
     "iter_loose_blob",
     "loose_path",
@@ -114,6 +115,25 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def blob_header_size(path: Path, hex_id: str) -> int:
+    """Read only the header of a loose blob and return the size it declares.
+
+    Raises:
+        CorruptionError: If the header is not that of a blob.
+    """
+    decompressor = zlib.decompressobj()
+    try:
+        with path.open("rb") as f:
+            head = decompressor.decompress(f.read(256), 64)
+    except zlib.error as exc:
+        raise CorruptionError(f"object {hex_id}: damaged ({exc})") from exc
+    kind, _, rest = head.partition(b" ")
+    size_text, nul, _ = rest.partition(b"\0")
+    if kind != b"blob" or not nul or not size_text.isdigit():
+        raise CorruptionError(f"object {hex_id}: not a blob")
+    return int(size_text)
 
 
 def iter_loose_blob(

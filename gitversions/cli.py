@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import click
 
 from .errors import GitVersionsError
+from .materialize import Format
 from .store import Artifact, Store, resolve_root
 
 __all__ = ["cli", "main"]
@@ -337,7 +338,10 @@ def diff(env: Env, name: str, ref: str, ref2: str | None, patch: bool) -> None:
     if patch:
         click.echo(artifact.patch(old, new), nl=False)
         return
-    marks = {**dict.fromkeys(changes.added, "A"), **dict.fromkeys(changes.modified, "M")}
+    marks = {
+        **dict.fromkeys(changes.added, "A"),
+        **dict.fromkeys(changes.modified, "M"),
+    }
     marks.update(dict.fromkeys(changes.deleted, "D"))
     for path in changes.files_changed:
         env.out(f"{marks[path]}  {path}")
@@ -362,9 +366,19 @@ def diff(env: Env, name: str, ref: str, ref2: str | None, patch: bool) -> None:
     show_default=True,
     help="Directories, or one archive per version.",
 )
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Compare existing version directories file by file; rewrite damaged ones.",
+)
 @pass_env
 def export(
-    env: Env, name: str, refs: tuple[str, ...], to: Path | None, fmt: str
+    env: Env,
+    name: str,
+    refs: tuple[str, ...],
+    to: Path | None,
+    fmt: Format,
+    repair: bool,
 ) -> None:
     """Materialize versions of NAME (default: all) and point latest at the newest.
 
@@ -379,7 +393,13 @@ def export(
     artifact = _artifact(env, name)
     count = len(refs) if refs else len(artifact.versions())
     with _progress(env, count, f"exporting {name}") as tick:
-        result = artifact.export(list(refs), to=to, fmt=fmt, progress=tick)  # type: ignore[arg-type]
+        result = artifact.export(
+            list(refs),
+            to=to,
+            fmt=fmt,
+            progress=tick,
+            repair=repair,
+        )
     target = to or artifact.versions_dir
     if env.json:
         env.emit(

@@ -33,7 +33,13 @@ from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import Ref as GitRef
 from dulwich.repo import Repo
 
-from ._loose import TMP_PREFIX, iter_loose_blob, loose_path, write_loose
+from ._loose import (
+    TMP_PREFIX,
+    blob_header_size,
+    iter_loose_blob,
+    loose_path,
+    write_loose,
+)
 from .errors import (
     AmbiguousRefError,
     ConflictError,
@@ -299,9 +305,10 @@ class History:
     only.
     """
 
-    def __init__(self, path: Path, repo: Repo) -> None:
+    def __init__(self, path: Path, repo: Repo, *, use_cache: bool = True) -> None:
         self.path = path
         self.repo = repo
+        self.use_cache = use_cache
         # What dulwich writes itself (packs during gc) must be durable too.
         repo.object_store.fsync_object_files = True
         self.format: Literal["sha1", "sha256"] = (
@@ -349,8 +356,12 @@ class History:
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: Path) -> History:
+    def open(cls, path: Path, *, use_cache: bool = True) -> History:
         """Open the repository at ``path``.
+
+        Args:
+            path: The bare repository.
+            use_cache: False to derive every number and hash afresh (verify).
 
         Raises:
             NotFoundError: If there is no repository there.
@@ -362,7 +373,7 @@ class History:
             raise NotFoundError(f"no history repository at {path}") from None
         except (OSError, ValueError, KeyError) as exc:
             raise CorruptionError(f"cannot open history at {path}: {exc}") from exc
-        return cls(path, repo)
+        return cls(path, repo, use_cache=use_cache)
 
     def close(self) -> None:
         """Release the repository's open files."""
@@ -413,6 +424,16 @@ class History:
         for start in range(0, len(data), CHUNK_SIZE):
             yield data[start : start + CHUNK_SIZE]
 
+    def blob_size(self, hex_id: str) -> int:
+        """Return a blob's size without reading its content where possible."""
+        path = loose_path(self.objects_dir, hex_id)
+        if path.exists():
+            return blob_header_size(path, hex_id)
+        obj = self._object(hex_id)
+        if not isinstance(obj, Blob):
+            raise CorruptionError(f"object {hex_id} should be a blob")
+        return int(obj.raw_length())
+
     def read_blob(self, hex_id: str) -> bytes:
         """Return a (small) blob's whole content."""
         return b"".join(self.iter_blob(hex_id))
@@ -423,6 +444,8 @@ class History:
         if self._loaded:
             return
         self._loaded = True
+        if not self.use_cache:
+            return
         hex_len = 64 if self.format == "sha256" else 40
         for line in self._cache_lines("index"):
             parts = line.split(" ")
@@ -456,6 +479,8 @@ class History:
 
     def flush_caches(self) -> None:
         """Append newly derived facts to the caches (best effort: they are hints)."""
+        if not self.use_cache:
+            return
         for name, lines in (("index", self._new_index), ("sha256", self._new_sha256)):
             if not lines:
                 continue
@@ -605,7 +630,7 @@ class History:
         return tips
 
     def versions(self) -> list[Version]:
-        """Return every version reachable from ``main`` or a version tag, oldest first."""
+        """Return every version reachable from ``main`` or a tag, oldest first."""
         seen: set[str] = set()
         stack = self._tips()
         while stack:

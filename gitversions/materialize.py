@@ -232,7 +232,8 @@ def _write_file(path: Path, chunks: Iterable[bytes], mode: int) -> None:
 
 
 def _chunks_reader(chunks: Iterator[bytes]) -> IO[bytes]:
-    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+    # Returned open to the caller, who closes it with a with-block.
+    spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115
     for chunk in chunks:
         spool.write(chunk)
     spool.seek(0)
@@ -394,10 +395,18 @@ class Materializer:
             return False
         return text == (expected_meta or render_for(self.reader, version))
 
-    def export_version(self, version: Version) -> bool:
-        """Write ``<target>/<id>`` unless an intact copy is there; True if written."""
+    def export_version(self, version: Version, *, repair: bool = False) -> bool:
+        """Write ``<target>/<id>`` unless an intact copy is there; True if written.
+
+        Args:
+            version: The version.
+            repair: Compare every file of an existing copy with the history
+                (not only its ``.version.toml``) and rewrite it if it differs.
+        """
         meta = render_for(self.reader, version)
-        if self.is_intact(version, meta):
+        if self.is_intact(version, meta) and not (
+            repair and self.check_dir(version, self.target / str(version.id))
+        ):
             return False
         self.target.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp(str(version.id))
@@ -422,21 +431,23 @@ class Materializer:
         self,
         versions: Iterable[Version],
         progress: Callable[[Version], None] | None = None,
+        *,
+        repair: bool = False,
     ) -> ExportResult:
         """Export ``versions`` and point ``latest`` at the newest version.
 
         Args:
             versions: The versions to write.
             progress: Called after each version.
+            repair: Check existing copies file by file and rewrite damaged ones.
 
         Returns:
             What was written and what was already intact.
         """
         result = ExportResult()
         for version in versions:
-            (result.written if self.export_version(version) else result.intact).append(
-                str(version.id)
-            )
+            written = self.export_version(version, repair=repair)
+            (result.written if written else result.intact).append(str(version.id))
             if progress is not None:
                 progress(version)
         newest = self.reader.latest()
@@ -444,7 +455,7 @@ class Materializer:
             if not (self.target / str(newest.id)).is_dir():
                 self.export_version(newest)
                 result.written.append(str(newest.id))
-            self.update_latest(newest)
+            self.update_latest(newest, repair=repair)
             result.latest = str(newest.id)
         return result
 
@@ -461,11 +472,17 @@ class Materializer:
             return text == render_for(self.reader, version)
         return False
 
-    def update_latest(self, version: Version) -> None:
+    def update_latest(self, version: Version, *, repair: bool = False) -> None:
         """Point ``latest`` at ``version``, atomically."""
-        if self.latest_is(version):
-            return
         path = self.target / LATEST
+        damaged = (
+            repair
+            and path.is_dir()
+            and not path.is_symlink()
+            and bool(self.check_dir(version, path))
+        )
+        if self.latest_is(version) and not damaged:
+            return
         if self.latest_mode in ("auto", "symlink"):
             tmp = self._tmp(LATEST)
             try:

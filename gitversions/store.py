@@ -28,7 +28,14 @@ from .errors import (
     NotFoundError,
     SourceError,
 )
-from .hashing import MODE_LINK, content_hash, scan_source
+from .hashing import (
+    MODE_FILE,
+    MODE_LINK,
+    FileNode,
+    content_hash,
+    hash_blob_file,
+    scan_source,
+)
 from .history import LOCAL_SOURCE, Changes, History, Version
 from .ids import validate_name
 from .materialize import (
@@ -68,7 +75,7 @@ def resolve_root(
     project: str | os.PathLike[str] | None = None,
     env: dict[str, str] | None = None,
 ) -> Path:
-    """Choose the store root: ``root``, ``$GITVERSIONS_ROOT``, ``project/.claude``, default.
+    """Choose the store root: ``root``, ``$GITVERSIONS_ROOT``, ``project/.claude``.
 
     Args:
         root: An explicit root (``--root``).
@@ -227,6 +234,7 @@ class Artifact:
         to: Path | None = None,
         fmt: Format = "dir",
         progress: Callable[[Version], None] | None = None,
+        repair: bool = False,
     ) -> ExportResult:
         """Materialize versions (default: all) as directories or archives.
 
@@ -235,6 +243,9 @@ class Artifact:
             to: Target directory (default: the artifact's ``versions/``).
             fmt: ``"dir"``, ``"tar.gz"`` or ``"zip"``.
             progress: Called after each version.
+            repair: Check existing version directories file by file and
+                rewrite damaged ones (by default only ``.version.toml`` is
+                compared, which keeps exports incremental and fast).
 
         Returns:
             What was written.
@@ -254,11 +265,11 @@ class Artifact:
         if to is not None:
             materializer = self.materializer(to)
             materializer.clean_leftovers()
-            return materializer.export(chosen, progress)
+            return materializer.export(chosen, progress, repair=repair)
         with self.lock():
             materializer = self.materializer()
             materializer.clean_leftovers()
-            return materializer.export(chosen, progress)
+            return materializer.export(chosen, progress, repair=repair)
 
     def restore(
         self, ref: str, dest: Path, *, force: bool = False
@@ -279,12 +290,35 @@ class Artifact:
             entries = list(self.history.iter_tree(version.tree))
             target = dest / entries[0].path if len(entries) == 1 else dest
         if not force and (target.exists() or target.is_symlink()):
-            self._check_recorded(target)
+            self._check_recorded(target, kind)
         return version, restore_content(self.history, version, kind, dest)
 
-    def _check_recorded(self, dest: Path) -> None:
+    def _check_recorded(self, dest: Path, kind: str) -> None:
         if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
             return
+        if kind == "file" and dest.is_file() and not dest.is_symlink():
+            # A command or agent file may be restored under another name:
+            # compare its content with every version's single blob.
+            history = self.history
+            node = FileNode(str(dest), dest.name, MODE_FILE, dest.stat().st_size)
+            try:
+                (blob,) = hash_blob_file(node, history.algorithms[-1:])
+            except SourceError as exc:
+                raise DestinationError(
+                    f"{dest} cannot be checked ({exc}); "
+                    "pass --force to replace it anyway"
+                ) from exc
+            recorded = {
+                entry.blob
+                for version in self.versions()
+                for entry in history.iter_tree(version.tree)
+            }
+            if blob.hex() in recorded:
+                return
+            raise DestinationError(
+                f"{dest} holds content not recorded in any version of "
+                f"{self.name!r}; snapshot it first, or pass --force to replace it"
+            )
         try:
             current = content_hash(dest, self.store.config.exclude)
         except SourceError as exc:
@@ -303,7 +337,20 @@ class Artifact:
         try:
             history = self.history
             versions = history.versions()
-            problems.extend(_check_history(history, versions))
+            problems.extend(
+                f"{self.name}: {p}" for p in _check_history(history, versions)
+            )
+            fresh = History.open(self.history_path, use_cache=False)
+            try:
+                derived = {v.commit: v.id for v in fresh.versions()}
+            finally:
+                fresh.close()
+            problems.extend(
+                f"{self.name}: {v.id}: cached id is wrong "
+                f"(derived {derived.get(v.commit)})"
+                for v in versions
+                if derived.get(v.commit) != v.id
+            )
         except GitVersionsError as exc:
             return [f"{self.name}: {exc}"]
         problems.extend(f"{self.name}: {p}" for p in self._check_versions_dir(versions))
@@ -322,6 +369,9 @@ class Artifact:
             if name.startswith("."):
                 problems.append(f"versions/{name}: leftover of an interrupted export")
                 continue
+            stem = name.removesuffix(".tar.gz").removesuffix(".zip")
+            if stem != name and stem in by_id and path.is_file():
+                continue  # an archive exported with --format
             version = by_id.get(name)
             if version is None:
                 problems.append(f"versions/{name}: not a version of this history")
@@ -344,7 +394,8 @@ class Artifact:
             if latest.is_symlink():
                 if os.readlink(latest) != str(newest.id):
                     problems.append(
-                        f"versions/latest: points at {os.readlink(latest)}, not {newest.id}"
+                        f"versions/latest: points at {os.readlink(latest)}, "
+                        f"not {newest.id}"
                     )
                 elif not (self.versions_dir / str(newest.id)).is_dir():
                     problems.append("versions/latest: points at a missing version")
@@ -467,7 +518,8 @@ class Store:
         root = self.root.resolve()
         if real == root or root.is_relative_to(real) or real.is_relative_to(artifacts):
             raise DestinationError(
-                f"refusing to write {dest}: it overlaps the store's own files at {self.root}"
+                f"refusing to write {dest}: it overlaps the store's own files "
+                f"at {self.root}"
             )
 
     def snapshot(
@@ -504,6 +556,8 @@ class Store:
             )
         with artifact.lock():
             new_history = not artifact.exists()
+            for leftover in artifact.home.glob(f".{HISTORY}.tmp-*"):
+                remove_tree(leftover)  # a creation killed before its rename
             if new_history:
                 History.create(artifact.history_path, self.config.object_format)
             history = artifact.history

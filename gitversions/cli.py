@@ -474,6 +474,11 @@ def verify(env: Env, name: str | None) -> None:
             else:
                 env.out(f"ok: {each}")
     if bad:
+        if any("versions/" in p for problems in bad.values() for p in problems):
+            env.info(
+                "hint: `gitversions export NAME --repair` rewrites damaged or "
+                "missing version directories from the history"
+            )
         raise SystemExit(1)
 
 

@@ -42,12 +42,15 @@ __all__ = [
     "FileNode",
     "LinkNode",
     "ObjectSink",
+    "ReadChunk",
     "Source",
+    "SourceChanged",
     "content_hash",
     "encode_tree",
     "hash_blob_file",
     "hash_object",
     "hash_source",
+    "read_consistently",
     "scan_source",
 ]
 
@@ -284,17 +287,25 @@ def encode_tree(entries: Sequence[tuple[bytes, int, bytes]]) -> bytes:
     )
 
 
-class _SourceChanged(Exception):
+class SourceChanged(Exception):
     """A file changed between its stat and the end of its read."""
 
 
-def _read_consistently(
-    node: FileNode, consume: Callable[[int, Callable[[], bytes]], None]
+ReadChunk = Callable[[], bytes]
+
+
+def read_consistently(
+    node: FileNode, consume: Callable[[int, ReadChunk], None]
 ) -> None:
     """Open ``node`` without following links and feed ``consume`` its chunks.
 
-    Retries a few times when the file changes during the read, so no torn
-    content is ever recorded.
+    ``consume(size, read_chunk)`` is called with the size from ``fstat`` and a
+    function returning the next chunk; it may raise :class:`SourceChanged`.
+    The whole read is retried a few times when the file changes meanwhile, so
+    no torn content is ever recorded.
+
+    Raises:
+        SourceError: If the file cannot be read or keeps changing.
     """
     for _attempt in range(_READ_RETRIES):
         try:
@@ -317,21 +328,21 @@ def _read_consistently(
                 chunk = os.read(fd, min(CHUNK_SIZE, max(remaining[0], 1)))
                 remaining[0] -= len(chunk)
                 if remaining[0] < 0:
-                    raise _SourceChanged
+                    raise SourceChanged
                 return chunk
 
             try:
                 consume(before.st_size, read_chunk)
                 if os.read(fd, 1):
-                    raise _SourceChanged
+                    raise SourceChanged
                 after = os.fstat(fd)
                 if remaining[0] != 0 or (
                     after.st_size,
                     after.st_mtime_ns,
                     after.st_ctime_ns,
                 ) != (before.st_size, before.st_mtime_ns, before.st_ctime_ns):
-                    raise _SourceChanged
-            except _SourceChanged:
+                    raise SourceChanged
+            except SourceChanged:
                 continue
             except OSError as exc:
                 raise SourceError(f"cannot read {node.rel}: {exc.strerror}") from exc
@@ -359,7 +370,7 @@ def hash_blob_file(node: FileNode, algorithms: Sequence[str]) -> tuple[bytes, ..
     """
     result: list[bytes] = []
 
-    def consume(size: int, read_chunk: Callable[[], bytes]) -> None:
+    def consume(size: int, read_chunk: ReadChunk) -> None:
         hashers = [hashlib.new(a) for a in algorithms]
         header = b"blob %d\0" % size
         for h in hashers:
@@ -368,13 +379,13 @@ def hash_blob_file(node: FileNode, algorithms: Sequence[str]) -> tuple[bytes, ..
         while left > 0:
             chunk = read_chunk()
             if not chunk:
-                raise _SourceChanged
+                raise SourceChanged
             left -= len(chunk)
             for h in hashers:
                 h.update(chunk)
         result[:] = [h.digest() for h in hashers]
 
-    _read_consistently(node, consume)
+    read_consistently(node, consume)
     return tuple(result)
 
 

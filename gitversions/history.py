@@ -55,14 +55,14 @@ from .hashing import (
     MODE_LINK,
     MODE_TREE,
     FileNode,
+    ReadChunk,
     Source,
+    SourceChanged,
     encode_tree,
     hash_blob_file,
     hash_object,
     hash_source,
-)
-from .hashing import (
-    _read_consistently as read_consistently,
+    read_consistently,
 )
 from .ids import (
     HashPrefixRef,
@@ -237,11 +237,11 @@ class _StoreSink:
         if node.size <= _SMALL_FILE:
             parts: list[bytes] = []
 
-            def consume(size: int, read_chunk: object) -> None:
+            def consume(size: int, read_chunk: ReadChunk) -> None:
                 parts.clear()
                 left = size
                 while left > 0:
-                    chunk = read_chunk()  # type: ignore[operator]
+                    chunk = read_chunk()
                     if not chunk:
                         break
                     parts.append(chunk)
@@ -261,11 +261,11 @@ class _StoreSink:
         if self.history.has_object(storage.hex()):
             return ids
 
-        def consume(size: int, read_chunk: object) -> None:
+        def consume(size: int, read_chunk: ReadChunk) -> None:
             def chunks() -> Iterator[bytes]:
                 left = size
                 while left > 0:
-                    chunk = read_chunk()  # type: ignore[operator]
+                    chunk = read_chunk()
                     if not chunk:
                         return
                     left -= len(chunk)
@@ -275,10 +275,8 @@ class _StoreSink:
                 write_loose(
                     self.objects, self.algorithms[-1], b"blob", size, chunks(), storage
                 )
-            except ValueError:
-                from .hashing import _SourceChanged
-
-                raise _SourceChanged from None
+            except ValueError:  # the file changed between hashing and storing
+                raise SourceChanged from None
 
         read_consistently(node, consume)
         self.written.append(storage)

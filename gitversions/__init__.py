@@ -11,7 +11,9 @@ Example:
     >>> store.artifact("canvas-design").export()
 """
 
-from .config import Config, load_config
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     AmbiguousRefError,
     ConfigError,
@@ -28,11 +30,41 @@ from .errors import (
     SourceError,
     UnsafePathError,
 )
-from .hashing import content_hash, scan_source
-from .history import Changes, History, Version
 from .ids import VersionId, parse_ref, validate_name
-from .metadata import Problem, render_version_toml, validate_version_toml
-from .store import Artifact, SnapshotResult, Store, resolve_root
+
+if TYPE_CHECKING:
+    from .config import Config, load_config
+    from .hashing import content_hash, scan_source
+    from .history import Changes, History, Version
+    from .metadata import Problem, render_version_toml, validate_version_toml
+    from .store import Artifact, SnapshotResult, Store, resolve_root
+
+# Heavier modules (dulwich, tomlkit) load on first use, keeping start-up short.
+_LAZY = {
+    "Config": "config",
+    "load_config": "config",
+    "content_hash": "hashing",
+    "scan_source": "hashing",
+    "Changes": "history",
+    "History": "history",
+    "Version": "history",
+    "Problem": "metadata",
+    "render_version_toml": "metadata",
+    "validate_version_toml": "metadata",
+    "Artifact": "store",
+    "SnapshotResult": "store",
+    "Store": "store",
+    "resolve_root": "store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public names of heavier modules on first access."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gitversions' has no attribute {name!r}")
+    return getattr(import_module(f".{module}", __name__), name)
+
 
 __all__ = [
     "AmbiguousRefError",

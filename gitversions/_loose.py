@@ -59,6 +59,7 @@ def write_loose(
     size: int,
     chunks: Iterator[bytes],
     expected: bytes | None = None,
+    synced_dirs: set[Path] | None = None,
 ) -> bytes:
     """Write one loose object from a stream of chunks; return its raw id.
 
@@ -71,6 +72,9 @@ def write_loose(
         expected: If given, the id the object must have; a different result
             (the source changed while being read) raises ``ValueError`` and
             nothing is written.
+        synced_dirs: If given, the object's directory is added to this set
+            instead of being fsynced now; the caller fsyncs each directory
+            once (with :func:`fsync_dir`) before anything refers to the object.
 
     Returns:
         The raw object id.
@@ -103,7 +107,10 @@ def write_loose(
         final = loose_path(objects_dir, raw.hex())
         final.parent.mkdir(exist_ok=True)
         os.replace(fd_path, final)
-        fsync_dir(final.parent)
+        if synced_dirs is None:
+            fsync_dir(final.parent)
+        else:
+            synced_dirs.add(final.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             fd_path.unlink()

@@ -14,13 +14,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from .errors import GitVersionsError
-from .materialize import Format
-from .store import Artifact, Store, resolve_root
+
+if TYPE_CHECKING:
+    from .materialize import Format
+    from .store import Artifact, Store
 
 __all__ = ["cli", "main"]
 
@@ -42,6 +44,8 @@ class Env:
     def store(self) -> Store:
         """The store at the resolved root."""
         if self._store is None:
+            from .store import Store, resolve_root  # dulwich loads only when needed
+
             self._store = Store(resolve_root(self.root_option, self.project_option))
         return self._store
 

@@ -419,21 +419,53 @@ class _HashOnly:
         return None
 
 
+def _files_of(node: DirNode) -> list[FileNode]:
+    found: list[FileNode] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        for child in current.children.values():
+            if isinstance(child, DirNode):
+                stack.append(child)
+            elif isinstance(child, FileNode):
+                found.append(child)
+    return found
+
+
 def hash_source(
-    source: Source, algorithms: Sequence[str], sink: ObjectSink | None = None
+    source: Source,
+    algorithms: Sequence[str],
+    sink: ObjectSink | None = None,
+    workers: int | None = None,
 ) -> tuple[bytes, ...]:
     """Compute the root tree id of ``source`` in each algorithm.
+
+    Files are read (and, with a storing sink, compressed and written) by a
+    small thread pool: hashing, zlib and fsync release the GIL, so several
+    cores share the work.
 
     Args:
         source: A scanned source.
         algorithms: Digest names; the first is usually ``"sha256"``.
         sink: Receives every blob and tree (to store them); hashing only if None.
+        workers: Threads reading files (default: up to 4, one per core).
 
     Returns:
         The raw root tree ids, in the order of ``algorithms``.
     """
     algorithms = tuple(algorithms)
     out = sink if sink is not None else _HashOnly(algorithms)
+    files = _files_of(source.root)
+    threads = workers or min(4, os.cpu_count() or 1)
+    if threads > 1 and len(files) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            blob_ids = dict(
+                zip(map(id, files), pool.map(out.file_blob, files), strict=True)
+            )
+    else:
+        blob_ids = {id(node): out.file_blob(node) for node in files}
 
     def visit(node: DirNode) -> tuple[bytes, ...]:
         per_alg: list[list[tuple[bytes, int, bytes]]] = [[] for _ in algorithms]
@@ -445,7 +477,7 @@ def hash_source(
                 out.data_blob(child.target, ids)
                 mode = MODE_LINK
             else:
-                ids, mode = out.file_blob(child), child.mode
+                ids, mode = blob_ids[id(child)], child.mode
             for entries, raw in zip(per_alg, ids, strict=True):
                 entries.append((name, mode, raw))
         bodies = tuple(encode_tree(entries) for entries in per_alg)

@@ -36,6 +36,7 @@ from dulwich.repo import Repo
 from ._loose import (
     TMP_PREFIX,
     blob_header_size,
+    fsync_dir,
     iter_loose_blob,
     loose_path,
     write_loose,
@@ -223,13 +224,19 @@ class _StoreSink:
         self.algorithms = history.algorithms
         self.objects = history.objects_dir
         self.written: list[bytes] = []
+        self.dirs: set[Path] = set()
 
     def _store(self, kind: bytes, body: bytes, ids: tuple[bytes, ...]) -> None:
         storage = ids[-1]
         self.history.remember_sha256(storage.hex(), ids[0].hex())
         if not self.history.has_object(storage.hex()):
             raw = write_loose(
-                self.objects, self.algorithms[-1], kind, len(body), iter((body,))
+                self.objects,
+                self.algorithms[-1],
+                kind,
+                len(body),
+                iter((body,)),
+                synced_dirs=self.dirs,
             )
             self.written.append(raw)
 
@@ -273,7 +280,13 @@ class _StoreSink:
 
             try:
                 write_loose(
-                    self.objects, self.algorithms[-1], b"blob", size, chunks(), storage
+                    self.objects,
+                    self.algorithms[-1],
+                    b"blob",
+                    size,
+                    chunks(),
+                    storage,
+                    synced_dirs=self.dirs,
                 )
             except ValueError:  # the file changed between hashing and storing
                 raise SourceChanged from None
@@ -281,6 +294,12 @@ class _StoreSink:
         read_consistently(node, consume)
         self.written.append(storage)
         return ids
+
+    def sync(self) -> None:
+        """Make the new objects' directory entries durable (before any ref)."""
+        for directory in sorted(self.dirs):
+            fsync_dir(directory)
+        self.dirs.clear()
 
     def discard(self) -> None:
         """Delete the objects this sink wrote (nothing refers to them yet)."""
@@ -849,6 +868,7 @@ class History:
         except BaseException:
             sink.discard()  # leave the store exactly as it was
             raise
+        sink.sync()
         content, storage_tree = ids[0].hex(), ids[-1].hex()
         if (
             latest is not None

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import tomlkit
-
 from .errors import MetadataError
 from .history import Changes, Version
 from .ids import VersionId
@@ -108,6 +106,8 @@ def render_version_toml(version: Version, changes: Changes) -> str:
     Returns:
         The file's text.
     """
+    import tomlkit  # only rendering needs it; keeps start-up light
+
     record = version_record(version, changes)
     doc = tomlkit.document()
     table = tomlkit.table()

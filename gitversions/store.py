@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dulwich.gc import garbage_collect
 from dulwich.refs import Ref
 
 from .config import CONFIG_FILENAME, Config, load_config, render_default
@@ -407,6 +406,8 @@ class Artifact:
 
     def gc(self) -> dict[str, int]:
         """Pack loose objects and drop unreachable ones older than two weeks."""
+        from dulwich.gc import garbage_collect
+
         with self.lock():
             history = self.history
             history.clear_stale_locks()

@@ -90,6 +90,23 @@ class Group(click.Group):
     reported in one line (with the traceback under ``-v``).
     """
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Let a bare ``--project`` be followed directly by a command name.
+
+        ``--project`` takes an optional DIR; click would read the command
+        (``gitversions --project init``) as that DIR, so a command name there
+        means "no DIR given".
+        """
+        args = list(args)
+        for index, arg in enumerate(args):
+            if arg == "--":
+                break
+            if arg == "--project" and index + 1 < len(args):
+                if args[index + 1] in self.commands:
+                    args.insert(index + 1, ".")
+                break
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand, translating errors."""
         try:
@@ -194,7 +211,12 @@ def init(env: Env) -> None:
 @cli.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.argument("src", type=click.Path(path_type=Path))
-@click.option("--source", "source", metavar="LABEL", help="Where SRC came from.")
+@click.option(
+    "--source",
+    "source",
+    metavar="LABEL",
+    help="Where SRC came from (default: the previous version's source, else 'local').",
+)
 @click.option("-m", "--message", help="Describe this version.")
 @click.option("--force", is_flag=True, help="Record a version even if nothing changed.")
 @pass_env

@@ -828,7 +828,7 @@ class History:
         source: Source,
         *,
         message: str | None,
-        source_label: str,
+        source_label: str | None,
         force: bool = False,
         timestamp: int | None = None,
         parents: Sequence[str] | None = None,
@@ -840,7 +840,8 @@ class History:
         Args:
             source: The scanned content.
             message: The version's message; a default names the id.
-            source_label: Where the content came from (one line).
+            source_label: Where the content came from (one line); None keeps
+                the newest version's source (``"local"`` for a first version).
             force: Record even when the content equals the newest version.
             timestamp: Commit time in seconds since the epoch (default: now).
             parents: Parent commits; default: the current head, if any.
@@ -852,7 +853,9 @@ class History:
             InputError: For a source label or message that cannot be recorded.
             ConflictError: If the new id is taken or ``main`` moved meanwhile.
         """
-        if "\n" in source_label or "\r" in source_label or not source_label.strip():
+        if source_label is not None and (
+            "\n" in source_label or "\r" in source_label or not source_label.strip()
+        ):
             raise InputError("the source label must be a single non-empty line")
         self.clear_stale_locks()
         head = self.head()
@@ -860,6 +863,8 @@ class History:
             list(parents) if parents is not None else ([head] if head else [])
         )
         latest = self.version(head) if head else None
+        if source_label is None:
+            source_label = latest.source if latest is not None else LOCAL_SOURCE
         if latest is not None:
             self.ensure_tag(latest)
         sink = _StoreSink(self)

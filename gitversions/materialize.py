@@ -180,6 +180,7 @@ def write_content(
         extra: More ``(name, bytes)`` files for the top level (``.version.toml``).
     """
     made = {dest}
+    written: list[Path] = []
     for entry in reader.iter_tree(version.tree):
         parts = entry.path.split("/")
         parent = dest
@@ -200,19 +201,48 @@ def write_content(
         mode = 0o755 if entry.mode == MODE_EXEC else 0o644
         if read_only:
             mode &= 0o555
-        _write_file(path, reader.iter_blob(entry.blob), mode)
+        _write_file(path, reader.iter_blob(entry.blob), mode, sync=False)
+        written.append(path)
     for name, data in extra:
         if (dest / name).exists() or (dest / name).is_symlink():
             raise UnsafePathError(
                 f"version {version.id} holds {name!r} at its top, a name reserved "
                 "for gitversions metadata"
             )
-        _write_file(dest / name, iter((data,)), 0o444 if read_only else 0o644)
-    for directory in sorted(made, key=lambda p: len(p.parts), reverse=True):
+        meta_mode = 0o444 if read_only else 0o644
+        _write_file(dest / name, iter((data,)), meta_mode, sync=False)
+        written.append(dest / name)
+    _fsync_all(written, sorted(made, key=lambda p: len(p.parts), reverse=True))
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_all(files: list[Path], directories: list[Path]) -> None:
+    """Flush written files, then their directories, before anything is renamed.
+
+    The flushes run on a few threads: each waits on the disk, not the CPU.
+    """
+    if len(files) > 4:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(_fsync_file, files))
+    else:
+        for path in files:
+            _fsync_file(path)
+    for directory in directories:
         fsync_dir(directory)
 
 
-def _write_file(path: Path, chunks: Iterable[bytes], mode: int) -> None:
+def _write_file(
+    path: Path, chunks: Iterable[bytes], mode: int, *, sync: bool = True
+) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags, 0o600)
@@ -226,7 +256,8 @@ def _write_file(path: Path, chunks: Iterable[bytes], mode: int) -> None:
             while view:
                 view = view[os.write(fd, view) :]
         os.fchmod(fd, mode)
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 

@@ -35,7 +35,7 @@ from .hashing import (
     hash_blob_file,
     scan_source,
 )
-from .history import LOCAL_SOURCE, Changes, History, Version
+from .history import Changes, History, Version
 from .ids import validate_name
 from .materialize import (
     ARCHIVE_SUFFIX,
@@ -541,7 +541,8 @@ class Store:
             name: The artifact.
             src: A directory (skill) or a single file (command, agent).
             message: The version's message.
-            source: Where the content came from (default ``"local"``).
+            source: Where the content came from (default: the newest version's
+                source, or ``"local"`` for a new artifact).
             force: Record a version even when nothing changed.
             timestamp: Commit time in seconds since the epoch (default: now).
 
@@ -573,7 +574,7 @@ class Store:
                 version, created = history.record(
                     scanned,
                     message=message,
-                    source_label=source or LOCAL_SOURCE,
+                    source_label=source,
                     force=force,
                     timestamp=timestamp,
                 )

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install gitversions with its test tools into .venv and run every check:
+# ruff (lint and format), mypy (strict), and pytest with branch coverage >= 90%.
+#
+#   bash scripts/test.sh              # the whole suite (heavy suites skipped)
+#   bash scripts/test.sh --full       # also the heavy suites, at full size
+#   bash scripts/test.sh -k restore   # any other pytest arguments pass through
+#
+# Needs Python >= 3.11 (python3, or set PYTHON) and git. Works from any directory.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+# shellcheck source=scripts/_venv.sh
+source "$REPO/scripts/_venv.sh"
+
+ensure_venv test
+BIN="$VENV/bin"
+
+step "ruff check"
+"$BIN/ruff" check gitversions tests scripts
+
+step "ruff format --check"
+"$BIN/ruff" format --check gitversions tests scripts
+
+step "mypy (strict)"
+"$BIN/mypy"
+
+step "pytest with branch coverage (must reach 90%)"
+status=0
+"$BIN/python" -m pytest --cov=gitversions --cov-branch --cov-report=term-missing \
+    --cov-fail-under=90 "$@" || status=$?
+case "$status" in
+0) step "all checks passed" ;;
+5)
+    printf '\nerror: pytest collected no tests (exit status 5): check the arguments and tests/\n' >&2
+    exit 5
+    ;;
+*)
+    printf '\nerror: pytest failed (exit status %d)\n' "$status" >&2
+    exit "$status"
+    ;;
+esac

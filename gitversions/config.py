@@ -14,6 +14,7 @@ so that a typo does not silently fall back to a default::
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,8 +72,8 @@ def _parse(path: Path, data: dict[str, Any]) -> Config:
     lock_timeout = data.get("lock_timeout", 30.0)
     if isinstance(lock_timeout, bool) or not isinstance(lock_timeout, int | float):
         raise _fail(path, "lock_timeout must be a number of seconds")
-    if lock_timeout < 0:
-        raise _fail(path, "lock_timeout cannot be negative")
+    if not math.isfinite(lock_timeout) or lock_timeout < 0:
+        raise _fail(path, "lock_timeout must be a finite number of seconds, 0 or more")
     export = data.get("export", {})
     if not isinstance(export, dict):
         raise _fail(path, "[export] must be a table")

@@ -143,7 +143,7 @@ def _decode_name(raw: bytes, where: str) -> str:
 
 
 def _scan_dir(path: bytes, rel: str, exclude: Sequence[str], depth: int) -> DirNode:
-    if depth > MAX_DEPTH:
+    if depth >= MAX_DEPTH:  # its files would have more than MAX_DEPTH components
         raise SourceError(f"cannot snapshot {rel}: more than {MAX_DEPTH} levels deep")
     node = DirNode(rel)
     try:

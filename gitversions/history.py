@@ -47,6 +47,7 @@ from .errors import (
     CorruptionError,
     InputError,
     NotFoundError,
+    SourceError,
     UnsafePathError,
 )
 from .hashing import (
@@ -873,8 +874,16 @@ class History:
         except BaseException:
             sink.discard()  # leave the store exactly as it was
             raise
-        sink.sync()
         content, storage_tree = ids[0].hex(), ids[-1].hex()
+        try:
+            # Refuse now what export would refuse later: never record a
+            # version that cannot be materialized.
+            for _entry in self.iter_tree(storage_tree):
+                pass
+        except UnsafePathError as exc:
+            sink.discard()
+            raise SourceError(f"cannot snapshot: {exc}") from exc
+        sink.sync()
         if (
             latest is not None
             and latest.hash == content

@@ -180,6 +180,13 @@ def _check_version(table: dict[str, Any], problems: list[Problem]) -> None:
     for key in sorted(set(table) - set(_VERSION_FIELDS)):
         problems.append(Problem(f"version.{key}", "unknown field"))
     number, hash_, id_ = table.get("number"), table.get("hash"), table.get("id")
+    # Checks that combine fields run only on fields of the right type, so one
+    # wrong value is reported once, not again by every rule that uses it.
+    valid_number = (
+        number
+        if isinstance(number, int) and not isinstance(number, bool) and number >= 1
+        else None
+    )
     if isinstance(number, int) and not isinstance(number, bool) and number < 1:
         problems.append(Problem("version.number", f"must be 1 or more, not {number}"))
     hash_ok = (
@@ -192,8 +199,8 @@ def _check_version(table: dict[str, Any], problems: list[Problem]) -> None:
             problems.append(
                 Problem("version.id", f"{id_!r} is not of the form v<n>-<7 hex>")
             )
-        elif hash_ok and isinstance(number, int) and number >= 1:
-            expected = str(VersionId.for_hash(number, str(hash_)))
+        elif hash_ok and valid_number is not None:
+            expected = str(VersionId.for_hash(valid_number, str(hash_)))
             if id_ != expected:
                 problems.append(
                     Problem(
@@ -224,7 +231,10 @@ def _check_version(table: dict[str, Any], problems: list[Problem]) -> None:
             where = f"version.parent_versions[{index}]"
             if not isinstance(item, str) or not VersionId.is_valid(item):
                 problems.append(Problem(where, f"{item!r} is not a version id"))
-            elif isinstance(number, int) and VersionId.parse(item).number >= number:
+            elif (
+                valid_number is not None
+                and VersionId.parse(item).number >= valid_number
+            ):
                 problems.append(
                     Problem(
                         where, f"{item!r} is not older than version number {number}"
@@ -246,10 +256,13 @@ def _check_changes(table: dict[str, Any], problems: list[Problem]) -> None:
     for key in sorted(set(table) - set(_CHANGE_FIELDS)):
         problems.append(Problem(f"changes.{key}", "unknown field"))
     groups: dict[str, list[str]] = {}
+    well_typed = True
     for key in ("files_changed", "added", "modified", "deleted"):
-        if isinstance(table.get(key), list):
-            groups[key] = _check_paths(f"changes.{key}", table[key], problems)
-    if len(groups) == 4:
+        value = table.get(key)
+        if isinstance(value, list):
+            groups[key] = _check_paths(f"changes.{key}", value, problems)
+            well_typed = well_typed and all(isinstance(item, str) for item in value)
+    if len(groups) == 4 and well_typed:
         union = sorted([*groups["added"], *groups["modified"], *groups["deleted"]])
         if union != groups["files_changed"]:
             problems.append(

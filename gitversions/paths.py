@@ -6,7 +6,8 @@ here before a byte is written, with the same rules:
 - a component is not empty, ``.`` or ``..``;
 - it holds no ``/``, ``\\`` or NUL;
 - it is not ``.git`` in any letter case, nor a spelling that some filesystem
-  treats as ``.git`` (trailing dots or spaces, the 8.3 name ``git~1``);
+  treats as ``.git`` (NTFS: trailing dots or spaces, ``:stream``, the 8.3 name
+  ``git~1``; HFS+: ignorable Unicode code points inside);
 - a path has at most :data:`MAX_DEPTH` components.
 """
 
@@ -22,17 +23,47 @@ __all__ = [
 MAX_DEPTH = 128
 
 
+# Code points HFS+ ignores when comparing names (git's is_hfs_dotgit).
+_HFS_IGNORABLE = frozenset(
+    [*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
+)
+
+
+def _is_ntfs_dotgit(folded: bytes) -> bool:
+    # NTFS drops trailing dots and spaces and reads ":" as a stream separator,
+    # and "git~1" is the 8.3 short name of ".git" (git's is_ntfs_dotgit).
+    for prefix in (b".git", b"git~1"):
+        if folded.startswith(prefix):
+            rest = folded[len(prefix) :].lstrip(b". ")
+            if not rest or rest.startswith(b":"):
+                return True
+    return False
+
+
+def _is_hfs_dotgit(name: bytes) -> bool:
+    try:
+        text = name.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    visible = "".join(c for c in text if ord(c) not in _HFS_IGNORABLE)
+    return visible.lower() == ".git"
+
+
 def is_git_dir_name(name: bytes) -> bool:
-    """Tell whether ``name`` is ``.git`` on some filesystem (any case, NTFS aliases).
+    """Tell whether ``name`` is ``.git`` on some filesystem.
+
+    Covers every spelling ``git fsck`` reports as ``hasDotgit``: any letter
+    case, NTFS aliases (trailing dots or spaces, ``.git:stream``, ``git~1``)
+    and HFS+ aliases (``.git`` with ignorable Unicode code points inside).
 
     Args:
         name: One path component, as bytes.
 
     Returns:
-        True for ``.git``, ``.GIT``, ``.git.``, ``.git `` and ``git~1``.
+        True when writing ``name`` could create or replace a ``.git``.
     """
     folded = name.lower()
-    return folded.rstrip(b". ") == b".git" or folded == b"git~1"
+    return _is_ntfs_dotgit(folded) or _is_hfs_dotgit(name)
 
 
 def check_component(name: bytes) -> str | None:

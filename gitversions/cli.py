@@ -483,7 +483,7 @@ def verify(env: Env, name: str | None) -> None:
       gitversions verify               # every artifact
       gitversions verify canvas-design
     """
-    names = [name] if name else env.store.names()
+    names = [name] if name is not None else env.store.names()
     report: dict[str, list[str]] = {}
     for each in names:
         artifact = env.store.existing(each)
@@ -518,7 +518,7 @@ def gc(env: Env, name: str | None) -> None:
     Example:
       gitversions gc
     """
-    names = [name] if name else env.store.names()
+    names = [name] if name is not None else env.store.names()
     report = {}
     with _progress(env, len(names), "packing") as tick:
         for each in names:

@@ -144,14 +144,14 @@ def _decode_name(raw: bytes, where: str) -> str:
 
 def _scan_dir(path: bytes, rel: str, exclude: Sequence[str], depth: int) -> DirNode:
     if depth >= MAX_DEPTH:  # its files would have more than MAX_DEPTH components
-        raise SourceError(f"cannot snapshot {rel}: more than {MAX_DEPTH} levels deep")
+        raise SourceError(f"cannot snapshot {rel!r}: more than {MAX_DEPTH} levels deep")
     node = DirNode(rel)
     try:
         with os.scandir(path) as it:
             entries = list(it)
     except OSError as exc:
         raise SourceError(
-            f"cannot read directory {os.fsdecode(path)}: {exc.strerror}"
+            f"cannot read directory {os.fsdecode(path)!r}: {exc.strerror}"
         ) from exc
     for entry in entries:
         raw = entry.name
@@ -177,15 +177,15 @@ def _scan_entry(
         st = os.lstat(path)
     except FileNotFoundError:
         raise SourceError(
-            f"cannot snapshot {rel}: it vanished while being read"
+            f"cannot snapshot {rel!r}: it vanished while being read"
         ) from None
     except OSError as exc:
-        raise SourceError(f"cannot snapshot {rel}: {exc.strerror}") from exc
+        raise SourceError(f"cannot snapshot {rel!r}: {exc.strerror}") from exc
     if stat.S_ISLNK(st.st_mode):
         try:
             return LinkNode(rel, os.readlink(path))
         except OSError as exc:
-            raise SourceError(f"cannot read link {rel}: {exc.strerror}") from exc
+            raise SourceError(f"cannot read link {rel!r}: {exc.strerror}") from exc
     if stat.S_ISREG(st.st_mode):
         mode = MODE_EXEC if st.st_mode & stat.S_IXUSR else MODE_FILE
         return FileNode(os.fsdecode(path), rel, mode, st.st_size)
@@ -193,7 +193,7 @@ def _scan_entry(
         child = _scan_dir(path, rel, exclude, depth + 1)
         return child if child.children else None
     raise SourceError(
-        f"cannot snapshot {rel}: {_kind_of(st.st_mode)} (only regular files, "
+        f"cannot snapshot {rel!r}: {_kind_of(st.st_mode)} (only regular files, "
         "directories and symlinks can be versioned)"
     )
 
@@ -229,12 +229,12 @@ def scan_source(src: Path | str, exclude: Sequence[str] = ()) -> Source:
     try:
         st = os.lstat(raw)
     except FileNotFoundError:
-        raise SourceError(f"SRC does not exist: {src}") from None
+        raise SourceError(f"SRC does not exist: {str(src)!r}") from None
     except OSError as exc:
-        raise SourceError(f"cannot read SRC {src}: {exc.strerror}") from exc
+        raise SourceError(f"cannot read SRC {str(src)!r}: {exc.strerror}") from exc
     if stat.S_ISLNK(st.st_mode):
         raise SourceError(
-            f"SRC is a symbolic link: {src} -> {os.readlink(src)}; "
+            f"SRC is a symbolic link: {str(src)!r} -> {os.readlink(src)!r}; "
             "pass the directory or file it points to"
         )
     if stat.S_ISDIR(st.st_mode):
@@ -248,7 +248,7 @@ def scan_source(src: Path | str, exclude: Sequence[str] = ()) -> Source:
         mode = MODE_EXEC if st.st_mode & stat.S_IXUSR else MODE_FILE
         root = DirNode("", {name: FileNode(str(src), text, mode, st.st_size)})
         return Source(src, "file", root)
-    raise SourceError(f"cannot snapshot {src}: SRC is {_kind_of(st.st_mode)}")
+    raise SourceError(f"cannot snapshot {str(src)!r}: SRC is {_kind_of(st.st_mode)}")
 
 
 def hash_object(algorithm: str, kind: bytes, body: bytes) -> bytes:
@@ -312,15 +312,15 @@ def read_consistently(
             fd = os.open(node.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except FileNotFoundError:
             raise SourceError(
-                f"cannot snapshot {node.rel}: it vanished while being read"
+                f"cannot snapshot {node.rel!r}: it vanished while being read"
             ) from None
         except OSError as exc:
-            raise SourceError(f"cannot read {node.rel}: {exc.strerror}") from exc
+            raise SourceError(f"cannot read {node.rel!r}: {exc.strerror}") from exc
         try:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):
                 raise SourceError(
-                    f"cannot snapshot {node.rel}: it changed type while being read"
+                    f"cannot snapshot {node.rel!r}: it changed type while being read"
                 )
             remaining = [before.st_size]
 
@@ -345,12 +345,12 @@ def read_consistently(
             except SourceChanged:
                 continue
             except OSError as exc:
-                raise SourceError(f"cannot read {node.rel}: {exc.strerror}") from exc
+                raise SourceError(f"cannot read {node.rel!r}: {exc.strerror}") from exc
             return
         finally:
             os.close(fd)
     raise SourceError(
-        f"cannot snapshot {node.rel}: it kept changing while being read "
+        f"cannot snapshot {node.rel!r}: it kept changing while being read "
         f"({_READ_RETRIES} attempts); try again once it is no longer being written"
     )
 

@@ -305,8 +305,11 @@ class _StoreSink:
     def discard(self) -> None:
         """Delete the objects this sink wrote (nothing refers to them yet)."""
         for raw in self.written:
+            path = loose_path(self.objects, raw.hex())
             with contextlib.suppress(OSError):
-                loose_path(self.objects, raw.hex()).unlink()
+                path.unlink()
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # only if this left it empty
         self.written.clear()
 
     def data_blob(self, data: bytes, ids: tuple[bytes, ...]) -> None:
@@ -824,6 +827,37 @@ class History:
                 f"{self.repo.refs[name].decode()}; refusing to create a duplicate"
             )
 
+    def ensure_tags(self) -> list[Version]:
+        """Tag every version reachable from ``main`` that has no tag yet.
+
+        Commits made with plain git and pushed into the repository arrive
+        without tags; the walk stops at commits already tagged correctly.
+        Call under the lock.
+
+        Returns:
+            The versions tagged now.
+
+        Raises:
+            ConflictError: If a version's id is taken by another commit.
+        """
+        head = self.head()
+        tagged: list[Version] = []
+        stack = [head] if head else []
+        seen: set[str] = set()
+        while stack:
+            commit = stack.pop()
+            if commit in seen:
+                continue
+            seen.add(commit)
+            version = self.version(commit)
+            if self.tag_target(version.id) == commit:
+                continue
+            self.ensure_tag(version)
+            tagged.append(version)
+            stack.extend(version.parents)
+        self.flush_caches()
+        return tagged
+
     def record(
         self,
         source: Source,
@@ -867,7 +901,7 @@ class History:
         if source_label is None:
             source_label = latest.source if latest is not None else LOCAL_SOURCE
         if latest is not None:
-            self.ensure_tag(latest)
+            self.ensure_tags()  # after a crash, or commits pushed with plain git
         sink = _StoreSink(self)
         try:
             ids = hash_source(source, self.algorithms, sink)
@@ -875,23 +909,58 @@ class History:
             sink.discard()  # leave the store exactly as it was
             raise
         content, storage_tree = ids[0].hex(), ids[-1].hex()
+        unchanged = (
+            latest is not None
+            and latest.hash == content
+            and not force
+            and parents is None
+        )
+        if unchanged:
+            self.flush_caches()
+            assert latest is not None
+            return latest, False
+        try:
+            commit_id = self._commit(
+                sink,
+                storage_tree,
+                content,
+                parent_commits,
+                message,
+                source_label,
+                timestamp,
+            )
+            old = ObjectID(head.encode()) if head else None
+            if not self.repo.refs.set_if_equals(
+                MAIN, old, ObjectID(commit_id.encode())
+            ):
+                raise ConflictError("refs/heads/main moved while recording; try again")
+        except BaseException:
+            sink.discard()  # nothing refers to them: leave the store as it was
+            raise
+        self._hashes[commit_id] = content
+        version = self.version(commit_id)
+        self.ensure_tag(version)
+        self.flush_caches()
+        return version, True
+
+    def _commit(
+        self,
+        sink: _StoreSink,
+        storage_tree: str,
+        content: str,
+        parent_commits: list[str],
+        message: str | None,
+        source_label: str,
+        timestamp: int | None,
+    ) -> str:
+        """Check the tree, then write (and sync) the commit of a new version."""
         try:
             # Refuse now what export would refuse later: never record a
             # version that cannot be materialized.
             for _entry in self.iter_tree(storage_tree):
                 pass
         except UnsafePathError as exc:
-            sink.discard()
             raise SourceError(f"cannot snapshot: {exc}") from exc
-        sink.sync()
-        if (
-            latest is not None
-            and latest.hash == content
-            and not force
-            and parents is None
-        ):
-            self.flush_caches()
-            return latest, False
         number = 1 + max((self._number(p) for p in parent_commits), default=0)
         version_id = VersionId.for_hash(number, content)
         tag = GitRef(TAG_PREFIX + str(version_id).encode())
@@ -909,17 +978,17 @@ class History:
         commit.author_timezone = commit.commit_timezone = 0
         commit.message = join_message(message or f"Snapshot {version_id}", source_label)
         body = commit.as_raw_string()
-        commit_id = write_loose(
-            self.objects_dir, self.algorithms[-1], b"commit", len(body), iter((body,))
-        ).hex()
-        old = ObjectID(head.encode()) if head else None
-        if not self.repo.refs.set_if_equals(MAIN, old, ObjectID(commit_id.encode())):
-            raise ConflictError("refs/heads/main moved while recording; try again")
-        self._hashes[commit_id] = content
-        version = self.version(commit_id)
-        self.ensure_tag(version)
-        self.flush_caches()
-        return version, True
+        raw = write_loose(
+            self.objects_dir,
+            self.algorithms[-1],
+            b"commit",
+            len(body),
+            iter((body,)),
+            synced_dirs=sink.dirs,
+        )
+        sink.written.append(raw)
+        sink.sync()  # every object is durable before main names the commit
+        return raw.hex()
 
     def set_kind(self, kind: str) -> None:
         """Record whether the artifact is a directory or a single file."""

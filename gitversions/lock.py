@@ -48,30 +48,54 @@ def _holder(path: Path) -> str:
     return text or "another process"
 
 
+def _open_locked(path: Path, timeout: float, what: str) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            while not _try_lock(fd):
+                if time.monotonic() >= deadline:
+                    raise LockTimeoutError(
+                        f"{what} is locked by {_holder(path)}; gave up after "
+                        f"{timeout:g}s (raise lock_timeout in gitversions.toml, or "
+                        "wait for that process to finish; a lock is freed when its "
+                        "process ends)"
+                    )
+                time.sleep(_POLL_SECONDS)
+            # The holder before us may have deleted the file (a failed first
+            # snapshot removes its artifact): then our lock guards nothing.
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+            held = os.fstat(fd)
+            if current is not None and (current.st_ino, current.st_dev) == (
+                held.st_ino,
+                held.st_dev,
+            ):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def artifact_lock(path: Path, timeout: float, what: str) -> Iterator[None]:
     """Hold the exclusive lock at ``path`` for the duration of the block.
 
     Args:
-        path: The lock file; created if missing and never deleted (deleting a
-            lock file while others wait on it would let two writers in).
+        path: The lock file; created (with its directory) if missing. Its
+            holder may delete it: waiters notice and lock the new file.
         timeout: Seconds to wait before giving up.
         what: What is being locked, for the error message.
 
     Raises:
         LockTimeoutError: If the lock is still held after ``timeout`` seconds.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_locked(path, timeout, what)
     try:
-        deadline = time.monotonic() + timeout
-        while not _try_lock(fd):
-            if time.monotonic() >= deadline:
-                raise LockTimeoutError(
-                    f"{what} is locked by {_holder(path)}; gave up after "
-                    f"{timeout:g}s (raise lock_timeout in gitversions.toml, or wait "
-                    "for that process to finish; a lock is freed when its process ends)"
-                )
-            time.sleep(_POLL_SECONDS)
         # Tell a waiting process who holds the lock.
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} ({' '.join(sys.argv[:3])})\n".encode(), 0)

@@ -603,8 +603,8 @@ class Materializer:
                         return [f"{label}: {entry.path} content differs"]
                 if f.read(1):
                     return [f"{label}: {entry.path} content differs"]
-        except CorruptionError:
-            raise
+        except CorruptionError as exc:
+            return [f"{label}: {entry.path}: {exc}"]
         except OSError as exc:
             return [f"{label}: {entry.path} cannot be read ({exc.strerror})"]
         return []

@@ -137,10 +137,9 @@ class Artifact:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the artifact's writer lock."""
+        """Hold the artifact's writer lock (creating the artifact's home)."""
         from .lock import artifact_lock
 
-        self.home.mkdir(parents=True, exist_ok=True)
         with artifact_lock(
             self.home / LOCK, self.store.config.lock_timeout, f"artifact {self.name!r}"
         ):
@@ -266,6 +265,7 @@ class Artifact:
             materializer.clean_leftovers()
             return materializer.export(chosen, progress, repair=repair)
         with self.lock():
+            self.history.ensure_tags()
             materializer = self.materializer()
             materializer.clean_leftovers()
             return materializer.export(chosen, progress, repair=repair)
@@ -295,6 +295,14 @@ class Artifact:
     def _check_recorded(self, dest: Path, kind: str) -> None:
         if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
             return
+        if dest.is_dir() and not dest.is_symlink():
+            nested = _nested_git(dest)
+            if nested is not None:
+                raise DestinationError(
+                    f"{dest} holds a git repository at {nested}, which restore "
+                    "would delete (only a .git at the top is kept); move it away "
+                    "first, or pass --force"
+                )
         if kind == "file" and dest.is_file() and not dest.is_symlink():
             # A command or agent file may be restored under another name:
             # compare its content with every version's single blob.
@@ -331,28 +339,35 @@ class Artifact:
             )
 
     def verify(self) -> list[str]:
-        """Check the history and the materialized versions; return the problems."""
+        """Check the history and the materialized versions; return every problem."""
         problems: list[str] = []
         try:
             history = self.history
             versions = history.versions()
-            problems.extend(
-                f"{self.name}: {p}" for p in _check_history(history, versions)
-            )
+        except GitVersionsError as exc:
+            return [f"{self.name}: {exc}"]
+        problems.extend(f"{self.name}: {p}" for p in _check_history(history, versions))
+        try:
             fresh = History.open(self.history_path, use_cache=False)
             try:
                 derived = {v.commit: v.id for v in fresh.versions()}
             finally:
                 fresh.close()
+        except GitVersionsError as exc:
+            problems.append(f"{self.name}: deriving ids afresh failed: {exc}")
+        else:
             problems.extend(
                 f"{self.name}: {v.id}: cached id is wrong "
                 f"(derived {derived.get(v.commit)})"
                 for v in versions
                 if derived.get(v.commit) != v.id
             )
+        try:
+            problems.extend(
+                f"{self.name}: {p}" for p in self._check_versions_dir(versions)
+            )
         except GitVersionsError as exc:
-            return [f"{self.name}: {exc}"]
-        problems.extend(f"{self.name}: {p}" for p in self._check_versions_dir(versions))
+            problems.append(f"{self.name}: versions/: {exc}")
         return problems
 
     def _check_versions_dir(self, versions: list[Version]) -> list[str]:
@@ -421,6 +436,18 @@ class Artifact:
             }
 
 
+def _nested_git(top: Path) -> Path | None:
+    """Return a ``.git`` below ``top`` (not at its top), if there is one."""
+    for root, dirs, files in os.walk(top):
+        if Path(root) == top:
+            dirs[:] = [d for d in dirs if d.lower() != ".git"]
+            continue
+        for name in dirs + files:
+            if name.lower() == ".git":
+                return Path(root) / name
+    return None
+
+
 def _check_history(history: History, versions: list[Version]) -> list[str]:
     problems: list[str] = []
     head = history.repo.refs.get_symrefs().get(Ref(b"HEAD"))
@@ -432,6 +459,11 @@ def _check_history(history: History, versions: list[Version]) -> list[str]:
         if label in seen and seen[label] != version.commit:
             problems.append(f"{label}: two versions share this id")
         seen[label] = version.commit
+        target = history.tag_target(version.id)
+        if target is None:
+            problems.append(f"{label}: tag refs/tags/{label} is missing")
+        elif target != version.commit:
+            problems.append(f"{label}: tag names commit {target}, not {version.commit}")
         try:
             recomputed = history.sha256_of_tree(version.tree, trust_cache=False)
             for entry in history.iter_tree(version.tree):
@@ -444,11 +476,6 @@ def _check_history(history: History, versions: list[Version]) -> list[str]:
             problems.append(
                 f"{label}: cached content hash is wrong (is {recomputed[:12]})"
             )
-        target = history.tag_target(version.id)
-        if target is None:
-            problems.append(f"{label}: tag refs/tags/{label} is missing")
-        elif target != version.commit:
-            problems.append(f"{label}: tag names commit {target}, not {version.commit}")
     for ref in history.repo.refs.as_dict(Ref(b"refs/tags/")):
         name = ref.decode("utf-8", "replace")
         if name not in seen:
@@ -551,11 +578,16 @@ class Store:
         """
         artifact = self.artifact(name)
         scanned = scan_source(src, self.config.exclude)
-        if scanned.kind == "dir" and VERSION_FILENAME.encode() in scanned.root.children:
+        if VERSION_FILENAME.encode() in scanned.root.children:
             raise SourceError(
                 f"SRC holds {VERSION_FILENAME} at its top, a name reserved for "
                 "gitversions metadata; remove or rename it"
             )
+        new_dirs = [
+            p
+            for p in (self.root, self.root / ARTIFACTS, artifact.home)
+            if not p.exists()
+        ]
         with artifact.lock():
             new_history = not artifact.exists()
             for leftover in artifact.home.glob(f".{HISTORY}.tmp-*"):
@@ -582,6 +614,13 @@ class Store:
                 if new_history:
                     artifact.close()
                     remove_tree(artifact.history_path)
+                    # Leave the store exactly as it was; a waiter on the
+                    # lock notices its file is gone and takes a new one.
+                    with contextlib.suppress(OSError):
+                        (artifact.home / LOCK).unlink()
+                    for path in reversed(new_dirs):
+                        with contextlib.suppress(OSError):
+                            path.rmdir()  # only if empty
                 raise
             if kind is None:
                 history.set_kind(scanned.kind)

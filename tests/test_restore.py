@@ -1,0 +1,438 @@
+"""Restore: rollback of a version into a working directory, safely and atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+from dulwich.objects import Blob, Commit, Tree
+from dulwich.repo import Repo
+
+from gitversions.errors import (
+    CorruptionError,
+    DestinationError,
+    UnsafePathError,
+)
+from gitversions.hashing import content_hash
+from gitversions.history import join_message
+from gitversions.store import Artifact, Store
+
+T0 = 1764496800  # 2025-11-30T10:00:00Z
+GIT = shutil.which("git") or "git"
+
+
+def run_git(*args: str | Path, cwd: Path | None = None) -> str:
+    proc = subprocess.run(
+        [GIT, *map(str, args)], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, f"git {args} failed:\n{proc.stderr}"
+    return proc.stdout
+
+
+def fsck(history: Path) -> None:
+    """The real git must find nothing wrong with a history we wrote."""
+    proc = subprocess.run(
+        [GIT, "--git-dir", str(history), "fsck", "--strict", "--no-dangling"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "error" not in proc.stderr.lower(), proc.stderr
+
+
+def tree_listing(base: Path) -> dict[str, tuple[int, bytes | str]]:
+    """Files, links and dirs under ``base``: path -> (mode, data or link text)."""
+    result: dict[str, tuple[int, bytes | str]] = {}
+    for root, dirs, files in os.walk(base):
+        for name in dirs + files:
+            path = Path(root) / name
+            rel = path.relative_to(base).as_posix()
+            st = path.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                result[rel] = (stat.S_IFLNK, os.readlink(path))
+            elif stat.S_ISREG(st.st_mode):
+                result[rel] = (st.st_mode, path.read_bytes())
+            else:
+                result[rel] = (stat.S_IFMT(st.st_mode), b"")
+    return result
+
+
+@pytest.fixture
+def skill(store: Store, make_skill) -> tuple[Artifact, list, Path]:
+    """``skill`` with v1 and v2; v2 drops reference.md and adds two files."""
+    src = make_skill()
+    (src / "link").symlink_to("SKILL.md")
+    (src / "outside").symlink_to("/etc/passwd")
+    store.snapshot("skill", src, timestamp=T0)
+    (src / "SKILL.md").write_text("# Canvas design\n\nSecond.\n")
+    (src / "reference.md").unlink()
+    (src / "v2-only.md").write_text("only in v2\n")
+    (src / "extra" / "more").mkdir(parents=True)
+    (src / "extra" / "more" / "tool.sh").write_text("#!/bin/sh\n")
+    (src / "extra" / "more" / "tool.sh").chmod(0o755)
+    store.snapshot("skill", src, timestamp=T0 + 60)
+    artifact = store.artifact("skill")
+    fsck(artifact.history_path)
+    return artifact, artifact.versions(), src
+
+
+def test_restore_into_a_new_destination(skill, tmp_path: Path) -> None:
+    artifact, (v1, v2), _ = skill
+    dest = tmp_path / "work" / "deep" / "canvas-design"
+    version, written = artifact.restore("v1", dest)
+    assert version.id == v1.id
+    assert written == dest
+    found = tree_listing(dest)
+    assert set(found) == {
+        "SKILL.md",
+        "reference.md",
+        "scripts",
+        "scripts/process.js",
+        "link",
+        "outside",
+    }
+    assert found["SKILL.md"][1] == b"# Canvas design\n\nDraw things.\n"
+    # Working files are writable again; the executable bit comes back.
+    assert stat.S_IMODE(found["SKILL.md"][0]) == 0o644
+    assert stat.S_IMODE(found["scripts/process.js"][0]) == 0o755
+    assert found["link"] == (stat.S_IFLNK, "SKILL.md")
+    assert found["outside"] == (stat.S_IFLNK, "/etc/passwd")
+    assert content_hash(dest) == v1.hash
+    # No .version.toml and no temporaries beside DEST.
+    assert not (dest / ".version.toml").exists()
+    assert [p.name for p in dest.parent.iterdir()] == ["canvas-design"]
+    # latest and hash prefixes work as REFs too.
+    other = tmp_path / "other"
+    assert artifact.restore("latest", other)[0].id == v2.id
+    assert content_hash(other) == v2.hash
+    assert stat.S_IMODE((other / "extra/more/tool.sh").stat().st_mode) == 0o755
+    third = tmp_path / "third"
+    assert artifact.restore(v1.hash[:10], third)[0].id == v1.id
+
+
+def test_restore_into_an_empty_directory(skill, tmp_path: Path) -> None:
+    artifact, (v1, _), _ = skill
+    dest = tmp_path / "empty"
+    dest.mkdir()
+    artifact.restore("v1", dest)
+    assert content_hash(dest) == v1.hash
+
+
+def test_restore_over_a_recorded_version_replaces_it_completely(
+    skill, tmp_path: Path
+) -> None:
+    artifact, (v1, v2), src = skill
+    # src holds exactly v2, as a user's working copy would.
+    assert content_hash(src) == v2.hash
+    artifact.restore("v1", src)
+    assert content_hash(src) == v1.hash
+    assert not (src / "v2-only.md").exists()
+    assert not (src / "extra").exists()
+    assert (src / "reference.md").read_text() == "Supporting notes.\n"
+    # And forward again.
+    artifact.restore("v2", src)
+    assert content_hash(src) == v2.hash
+    assert not (src / "reference.md").exists()
+    assert [p.name for p in src.parent.iterdir()] == [src.name]
+
+
+def _edit_file(dest: Path) -> None:
+    (dest / "SKILL.md").write_text("my unrecorded edit\n")
+
+
+def _add_file(dest: Path) -> None:
+    (dest / "notes-in-progress.md").write_text("not snapshotted yet\n")
+
+
+def _delete_file(dest: Path) -> None:
+    (dest / "v2-only.md").unlink()
+
+
+def _chmod_file(dest: Path) -> None:
+    (dest / "SKILL.md").chmod(0o755)
+
+
+def _retarget_link(dest: Path) -> None:
+    (dest / "link").unlink()
+    (dest / "link").symlink_to("v2-only.md")
+
+
+@pytest.mark.parametrize(
+    "edit", [_edit_file, _add_file, _delete_file, _chmod_file, _retarget_link]
+)
+def test_unrecorded_edits_are_refused_unless_forced(
+    skill, tmp_path: Path, edit
+) -> None:
+    artifact, (v1, _), src = skill
+    edit(src)
+    before = tree_listing(src)
+    with pytest.raises(DestinationError) as info:
+        artifact.restore("v1", src)
+    assert "--force" in str(info.value)
+    assert tree_listing(src) == before
+    artifact.restore("v1", src, force=True)
+    assert content_hash(src) == v1.hash
+
+
+def test_unrecorded_edits_refused_on_the_command_line(skill, invoke) -> None:
+    _, _, src = skill
+    _edit_file(src)
+    result = invoke("restore", "skill", "v1", str(src))
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    assert (src / "SKILL.md").read_text() == "my unrecorded edit\n"
+    forced = invoke("restore", "skill", "v1", str(src), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert (src / "SKILL.md").read_text() == "# Canvas design\n\nDraw things.\n"
+
+
+def test_top_level_git_dir_survives(skill, tmp_path: Path) -> None:
+    artifact, (v1, _v2), src = skill
+    run_git("init", "-q", cwd=src)
+    run_git("add", "--all", cwd=src)
+    run_git(
+        "-c", "user.name=T", "-c", "user.email=t@e", "commit", "-qm", "wip", cwd=src
+    )
+    git_before = tree_listing(src / ".git")
+    artifact.restore("v1", src)
+    assert tree_listing(src / ".git") == git_before
+    assert content_hash(src) == v1.hash
+    # git still sees a repository whose working tree is now v1.
+    status = run_git("status", "--porcelain", cwd=src)
+    assert " D v2-only.md" in status
+    assert " M SKILL.md" in status
+    git_before = tree_listing(src / ".git")  # git status refreshed its index
+    artifact.restore("v2", src)
+    assert tree_listing(src / ".git") == git_before
+    assert run_git("status", "--porcelain", cwd=src) == ""
+
+
+def test_nested_git_dir_is_not_lost_silently(skill, tmp_path: Path) -> None:
+    # A .git below DEST's top (a nested checkout) is never recorded by a
+    # snapshot; a restore must keep it or refuse without --force.
+    artifact, (_v1, _v2), src = skill
+    nested = src / "extra" / "more"
+    run_git("init", "-q", cwd=nested)
+    (nested / ".git" / "my-notes").write_text("precious\n")
+    notes = nested / ".git" / "my-notes"
+    try:
+        artifact.restore("v2", src)
+    except DestinationError:
+        assert notes.read_text() == "precious\n"
+        return
+    assert notes.exists(), "restore without --force deleted a nested .git"
+    assert notes.read_text() == "precious\n"
+
+
+@pytest.fixture
+def command(store: Store, tmp_path: Path) -> tuple[Artifact, list, Path]:
+    """A single-file artifact ``review`` with two versions."""
+    src = tmp_path / "project" / ".claude" / "commands" / "review.md"
+    src.parent.mkdir(parents=True)
+    src.write_text("# /review v1\n")
+    store.snapshot("review", src, timestamp=T0)
+    src.write_text("# /review v2\n")
+    store.snapshot("review", src, timestamp=T0 + 60)
+    artifact = store.artifact("review")
+    fsck(artifact.history_path)
+    return artifact, artifact.versions(), src
+
+
+def test_single_file_restore_to_a_file_path(command, tmp_path: Path) -> None:
+    artifact, (v1, v2), src = command
+    # Over the working file (its content is v2, recorded).
+    version, written = artifact.restore("v1", src)
+    assert version.id == v1.id
+    assert written == src
+    assert src.read_text() == "# /review v1\n"
+    assert stat.S_IMODE(src.stat().st_mode) == 0o644
+    # To a new path under another name.
+    other = tmp_path / "elsewhere" / "renamed.md"
+    version, written = artifact.restore("v2", other)
+    assert version.id == v2.id
+    assert written == other
+    assert other.read_text() == "# /review v2\n"
+    assert [p.name for p in other.parent.iterdir()] == ["renamed.md"]
+    assert [p.name for p in src.parent.iterdir()] == ["review.md"]
+
+
+def test_single_file_restore_into_a_directory(command, tmp_path: Path) -> None:
+    artifact, (_v1, _), _ = command
+    folder = tmp_path / "commands"
+    folder.mkdir()
+    (folder / "other.md").write_text("another command\n")
+    _version, written = artifact.restore("v1", folder)
+    assert written == folder / "review.md"
+    assert written.read_text() == "# /review v1\n"
+    assert (folder / "other.md").read_text() == "another command\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["other.md", "review.md"]
+
+
+def test_single_file_unrecorded_content_refused(command) -> None:
+    artifact, _, src = command
+    src.write_text("# /review my edits\n")
+    with pytest.raises(DestinationError):
+        artifact.restore("v1", src)
+    assert src.read_text() == "# /review my edits\n"
+    with pytest.raises(DestinationError):
+        artifact.restore("v1", src.parent)
+    assert src.read_text() == "# /review my edits\n"
+    artifact.restore("v1", src, force=True)
+    assert src.read_text() == "# /review v1\n"
+
+
+def test_single_file_executable_bit_restored(store: Store, tmp_path: Path) -> None:
+    src = tmp_path / "tool.sh"
+    src.write_text("#!/bin/sh\necho hi\n")
+    src.chmod(0o755)
+    store.snapshot("tool", src, timestamp=T0)
+    dest = tmp_path / "out" / "tool.sh"
+    store.artifact("tool").restore("v1", dest)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o755
+    assert dest.read_text() == "#!/bin/sh\necho hi\n"
+    fsck(store.artifact("tool").history_path)
+
+
+def _store_dests(store: Store, tmp_path: Path) -> dict[str, Path]:
+    link = tmp_path / "sneaky-link"
+    link.symlink_to(store.root / "artifacts" / "skill")
+    return {
+        "root": store.root,
+        "artifacts": store.root / "artifacts",
+        "new-inside-artifacts": store.root / "artifacts" / "restored",
+        "artifact-home": store.root / "artifacts" / "skill",
+        "history": store.root / "artifacts" / "skill" / "history.git",
+        "versions": store.root / "artifacts" / "skill" / "versions",
+        "inside-versions": store.root / "artifacts" / "skill" / "versions" / "x",
+        "parent-of-root": tmp_path,
+        "link-into-store": link,
+        "dotdot-into-store": tmp_path / "elsewhere" / ".." / "store" / "artifacts",
+    }
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "root",
+        "artifacts",
+        "new-inside-artifacts",
+        "artifact-home",
+        "history",
+        "versions",
+        "inside-versions",
+        "parent-of-root",
+        "link-into-store",
+        "dotdot-into-store",
+    ],
+)
+def test_restore_into_the_store_is_refused(
+    skill, store: Store, tmp_path: Path, where: str
+) -> None:
+    artifact, _, _ = skill
+    artifact.export()
+    (tmp_path / "elsewhere").mkdir()
+    dest = _store_dests(store, tmp_path)[where]
+    before = tree_listing(store.root)
+    for force in (False, True):
+        with pytest.raises(DestinationError):
+            artifact.restore("v1", dest, force=force)
+    assert tree_listing(store.root) == before
+    assert artifact.verify() == []
+    fsck(artifact.history_path)
+
+
+def test_restore_inside_a_project_store_outside_artifacts_is_allowed(
+    tmp_path: Path, make_skill
+) -> None:
+    # A project store is <project>/.claude; its skills live beside artifacts/.
+    project_store = Store(tmp_path / "project" / ".claude")
+    project_store.init()
+    src = make_skill()
+    version = project_store.snapshot("canvas", src, timestamp=T0).version
+    dest = project_store.root / "skills" / "canvas"
+    project_store.artifact("canvas").restore("v1", dest)
+    assert content_hash(dest) == version.hash
+    fsck(project_store.artifact("canvas").history_path)
+
+
+def test_restore_to_a_non_directory_is_refused(skill, tmp_path: Path) -> None:
+    artifact, _, _ = skill
+    a_file = tmp_path / "a-file"
+    a_file.write_text("precious\n")
+    with pytest.raises(DestinationError):
+        artifact.restore("v1", a_file, force=True)
+    assert a_file.read_text() == "precious\n"
+    # A symlink to a directory is not followed.
+    real = tmp_path / "real-dir"
+    real.mkdir()
+    (real / "keep.txt").write_text("keep\n")
+    link = tmp_path / "link-dir"
+    link.symlink_to(real)
+    for force in (False, True):
+        with pytest.raises(DestinationError):
+            artifact.restore("v1", link, force=force)
+    assert link.is_symlink()
+    assert os.readlink(link) == str(real)
+    assert sorted(p.name for p in real.iterdir()) == ["keep.txt"]
+    assert (real / "keep.txt").read_text() == "keep\n"
+
+
+def test_failed_restore_leaves_destination_untouched(skill, tmp_path: Path) -> None:
+    artifact, (v1, _v2), src = skill
+    blob = artifact.history.files(v1.tree)["reference.md"].blob
+    loose = artifact.history_path / "objects" / blob[:2] / blob[2:]
+    raw = bytearray(zlib.decompress(loose.read_bytes()))
+    raw[-2] ^= 0x01
+    loose.chmod(0o644)
+    loose.write_bytes(zlib.compress(bytes(raw)))
+    before = tree_listing(src.parent)
+    with pytest.raises(CorruptionError):
+        Store(artifact.store.root).artifact("skill").restore("v1", src)
+    assert tree_listing(src.parent) == before
+    new_dest = tmp_path / "fresh"
+    with pytest.raises(CorruptionError):
+        Store(artifact.store.root).artifact("skill").restore("v1", new_dest)
+    assert not new_dest.exists()
+    assert [p for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_restore_of_a_crafted_unsafe_version_is_refused(skill, tmp_path: Path) -> None:
+    artifact, (_v1, _v2), src = skill
+    repo = Repo(str(artifact.history_path))
+    try:
+        evil = Blob.from_string(b"pwned\n")
+        inner = Tree()
+        inner.add(b"evil.txt", 0o100644, evil.id)
+        top = Tree()
+        top.add(b"SKILL.md", 0o100644, evil.id)
+        top.add(b"..", 0o040000, inner.id)
+        for obj in (evil, inner, top):
+            repo.object_store.add_object(obj)
+        commit = Commit()
+        commit.tree = top.id
+        commit.parents = [repo.refs[b"refs/heads/main"]]
+        commit.author = commit.committer = b"Mallory <m@example.com>"
+        commit.author_time = commit.commit_time = T0 + 3600
+        commit.author_timezone = commit.commit_timezone = 0
+        commit.message = join_message("crafted", "attacker")
+        repo.object_store.add_object(commit)
+        repo.refs[b"refs/heads/main"] = commit.id
+    finally:
+        repo.close()
+    before = tree_listing(tmp_path / "src")
+    fresh = Store(artifact.store.root).artifact("skill")
+    for force in (False, True):
+        with pytest.raises(UnsafePathError):
+            fresh.restore("latest", src, force=force)
+    assert tree_listing(tmp_path / "src") == before
+    new_dest = tmp_path / "new"
+    with pytest.raises(UnsafePathError):
+        fresh.restore("latest", new_dest)
+    assert not new_dest.exists()
+    assert not list(tmp_path.rglob("evil.txt"))

@@ -9,6 +9,7 @@ place, :func:`main`: a one-line message on stderr and the error's exit status
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,8 +47,15 @@ class Env:
         if self._store is None:
             from .store import Store, resolve_root  # dulwich loads only when needed
 
-            self._store = Store(resolve_root(self.root_option, self.project_option))
+            store = Store(resolve_root(self.root_option, self.project_option))
+            _ = store.config  # a malformed gitversions.toml fails every command
+            self._store = store
         return self._store
+
+    def close(self) -> None:
+        """Release the repositories the command opened."""
+        if self._store is not None:
+            self._store.close()
 
     def out(self, text: str) -> None:
         """Print a result line (suppressed by -q unless it is data)."""
@@ -187,7 +195,9 @@ def cli(
     """
     if root is not None and project is not None:
         raise click.UsageError("use either --root or --project, not both")
-    ctx.obj = Env(root, project, as_json, quiet, verbose)
+    env = Env(root, project, as_json, quiet, verbose)
+    ctx.obj = env
+    ctx.call_on_close(env.close)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -446,14 +456,14 @@ def export(
 @cli.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.argument("ref")
-@click.argument("dest", type=click.Path(path_type=Path))
+@click.argument("dest", type=click.Path())
 @click.option(
     "--force",
     is_flag=True,
     help="Replace DEST even if it holds content no version records.",
 )
 @pass_env
-def restore(env: Env, name: str, ref: str, dest: Path, force: bool) -> None:
+def restore(env: Env, name: str, ref: str, dest: str, force: bool) -> None:
     """Write version REF of NAME into DEST (a rollback), atomically.
 
     DEST is replaced only once the new content is complete. If DEST holds
@@ -463,7 +473,11 @@ def restore(env: Env, name: str, ref: str, dest: Path, force: bool) -> None:
     Example:
       gitversions restore canvas-design v1 ./skills/canvas-design
     """
-    version, written = _artifact(env, name).restore(ref, dest, force=force)
+    artifact = _artifact(env, name)
+    target = Path(dest)
+    if dest.endswith(("/", os.sep)):
+        target.mkdir(parents=True, exist_ok=True)  # "DEST/" names a directory
+    version, written = artifact.restore(ref, target, force=force)
     if env.json:
         env.emit({"id": str(version.id), "dest": str(written)})
     else:

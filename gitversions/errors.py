@@ -11,9 +11,9 @@ met, so callers (the command line above all) catch a single base class::
     │   ├── NotFoundError           an unknown artifact or a REF matching no version
     │   │   └── AmbiguousRefError   a REF matching more than one version
     │   ├── SourceError             SRC missing, unreadable, special, or unsafe
-    │   └── DestinationError        a restore target that cannot be written safely
-    ├── ConfigError                 a malformed gitversions.toml
-    ├── MetadataError               a malformed .version.toml
+    │   ├── DestinationError        a restore target that cannot be written safely
+    │   ├── ConfigError             a malformed gitversions.toml
+    │   └── MetadataError           a malformed .version.toml
     ├── LockTimeoutError            another writer held the artifact for too long
     ├── ConflictError               a duplicate version id, a moved branch
     ├── UnsafePathError             a tree entry that may not be written to disk
@@ -78,11 +78,11 @@ class DestinationError(InputError):
     """A restore or export target that cannot be written without losing data."""
 
 
-class ConfigError(GitVersionsError):
+class ConfigError(InputError):
     """A ``gitversions.toml`` that cannot be read or holds bad values."""
 
 
-class MetadataError(GitVersionsError):
+class MetadataError(InputError):
     """A ``.version.toml`` that cannot be parsed or fails validation."""
 
 

@@ -827,12 +827,12 @@ class History:
                 f"{self.repo.refs[name].decode()}; refusing to create a duplicate"
             )
 
-    def ensure_tags(self) -> list[Version]:
+    def ensure_tags(self, *, full: bool = False) -> list[Version]:
         """Tag every version reachable from ``main`` that has no tag yet.
 
         Commits made with plain git and pushed into the repository arrive
-        without tags; the walk stops at commits already tagged correctly.
-        Call under the lock.
+        without tags; the walk stops at commits already tagged correctly,
+        unless ``full`` (then every version is checked). Call under the lock.
 
         Returns:
             The versions tagged now.
@@ -850,10 +850,11 @@ class History:
                 continue
             seen.add(commit)
             version = self.version(commit)
-            if self.tag_target(version.id) == commit:
+            if self.tag_target(version.id) != commit:
+                self.ensure_tag(version)
+                tagged.append(version)
+            elif not full:
                 continue
-            self.ensure_tag(version)
-            tagged.append(version)
             stack.extend(version.parents)
         self.flush_caches()
         return tagged
@@ -899,7 +900,9 @@ class History:
         )
         latest = self.version(head) if head else None
         if source_label is None:
-            source_label = latest.source if latest is not None else LOCAL_SOURCE
+            # Keep the artifact's provenance, but "git" only described one commit.
+            inherited = latest.source if latest is not None else LOCAL_SOURCE
+            source_label = LOCAL_SOURCE if inherited == GIT_SOURCE else inherited
         if latest is not None:
             self.ensure_tags()  # after a crash, or commits pushed with plain git
         sink = _StoreSink(self)

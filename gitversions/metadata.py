@@ -62,6 +62,20 @@ _CHANGE_FIELDS = {
     "deleted": list,
     "summary": str,
 }
+_NAMES: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    list: "an array",
+    bool: "a boolean",
+    float: "a float",
+    dict: "a table",
+}
+
+
+def _type_name(value: object) -> str:
+    return _NAMES.get(type(value), type(value).__name__)
+
+
 _RFC3339 = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
 )
@@ -175,7 +189,10 @@ def _check_version(table: dict[str, Any], problems: list[Problem]) -> None:
         value = table[key]
         if not isinstance(value, kind) or isinstance(value, bool):
             problems.append(
-                Problem(where, f"must be a {kind.__name__}, not {type(value).__name__}")
+                Problem(
+                    where,
+                    f"must be {_NAMES[kind]}, not {_type_name(value)}",
+                )
             )
     for key in sorted(set(table) - set(_VERSION_FIELDS)):
         problems.append(Problem(f"version.{key}", "unknown field"))
@@ -250,7 +267,8 @@ def _check_changes(table: dict[str, Any], problems: list[Problem]) -> None:
         elif not isinstance(table[key], kind):
             problems.append(
                 Problem(
-                    where, f"must be a {kind.__name__}, not {type(table[key]).__name__}"
+                    where,
+                    f"must be {_NAMES[kind]}, not {_type_name(table[key])}",
                 )
             )
     for key in sorted(set(table) - set(_CHANGE_FIELDS)):

@@ -169,8 +169,21 @@ class Artifact:
         return render_version_toml(version, self.changes(version))
 
     def kind(self) -> str:
-        """``"dir"`` (a skill) or ``"file"`` (a command or an agent)."""
-        return self.history.kind() or "dir"
+        """``"dir"`` (a skill) or ``"file"`` (a command or an agent).
+
+        Recorded at the first snapshot in ``history.git/config``, which a git
+        clone does not copy; without it, a newest version holding exactly one
+        regular file at its top counts as a single-file artifact.
+        """
+        recorded = self.history.kind()
+        if recorded is not None:
+            return recorded
+        latest = self.history.latest()
+        if latest is None:
+            return "dir"
+        entries = list(self.history.iter_tree(latest.tree))
+        single = len(entries) == 1 and "/" not in entries[0].path
+        return "file" if single and entries[0].mode != MODE_LINK else "dir"
 
     def diff(self, old: Version | None, new: Version) -> Changes:
         """The changes from ``old`` to ``new``."""
@@ -265,7 +278,7 @@ class Artifact:
             materializer.clean_leftovers()
             return materializer.export(chosen, progress, repair=repair)
         with self.lock():
-            self.history.ensure_tags()
+            self.history.ensure_tags(full=repair)
             materializer = self.materializer()
             materializer.clean_leftovers()
             return materializer.export(chosen, progress, repair=repair)
@@ -381,8 +394,7 @@ class Artifact:
             if name == LATEST:
                 continue
             if name.startswith("."):
-                problems.append(f"versions/{name}: leftover of an interrupted export")
-                continue
+                continue  # a killed export's temporary, removed by the next one
             stem = name.removesuffix(".tar.gz").removesuffix(".zip")
             if stem != name and stem in by_id and path.is_file():
                 continue  # an archive exported with --format
@@ -490,6 +502,7 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._config: Config | None = None
+        self._opened: list[Artifact] = []
 
     @property
     def config(self) -> Config:
@@ -513,7 +526,15 @@ class Store:
 
     def artifact(self, name: str) -> Artifact:
         """The artifact named ``name`` (it may not exist yet)."""
-        return Artifact(self, name)
+        artifact = Artifact(self, name)
+        self._opened.append(artifact)
+        return artifact
+
+    def close(self) -> None:
+        """Close every artifact this store handed out."""
+        for artifact in self._opened:
+            artifact.close()
+        self._opened.clear()
 
     def existing(self, name: str) -> Artifact:
         """The artifact named ``name``; NotFoundError if it has no history."""

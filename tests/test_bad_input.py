@@ -632,8 +632,11 @@ BAD_CONFIGS = [
         ["init"],
         ["export", NAME],
         ["hash", "{src}"],
+        ["list"],
+        ["log", NAME],
+        ["show", NAME],
     ],
-    ids=["snapshot", "snapshot-new", "init", "export", "hash"],
+    ids=["snapshot", "snapshot-new", "init", "export", "hash", "list", "log", "show"],
 )
 def test_malformed_config(
     invoke: Invoke,
@@ -646,7 +649,8 @@ def test_malformed_config(
     (populated / "gitversions.toml").write_text(text)
     src = make_skill("other", {"SKILL.md": "# changed\n"})
     argv = [a.format(src=src) for a in command]
-    line = refused(invoke, listing, populated, *argv, status=1)
+    # Malformed configuration is bad input (SPEC §6): exit 2, for every command.
+    line = refused(invoke, listing, populated, *argv, status=2)
     assert "gitversions.toml" in line
     assert (populated / "gitversions.toml").read_text() == text
 
@@ -656,7 +660,7 @@ def test_config_not_utf8(
 ) -> None:
     (populated / "gitversions.toml").write_bytes(b'exclude = ["\xff"]\n')
     src = make_skill("other", {"SKILL.md": "# changed\n"})
-    line = refused(invoke, listing, populated, "snapshot", NAME, str(src), status=1)
+    line = refused(invoke, listing, populated, "snapshot", NAME, str(src), status=2)
     assert "gitversions.toml" in line
 
 

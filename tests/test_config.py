@@ -152,7 +152,7 @@ def test_malformed_config_names_file_and_key(
     message = str(info.value)
     assert str(path) in message
     assert problem in message
-    assert info.value.exit_code == 1
+    assert info.value.exit_code == 2  # bad input, as SPEC §5 and §6 say
 
 
 def test_unreadable_file_is_a_config_error(

@@ -108,13 +108,13 @@ def test_errors_are_one_line_exit_2(
     assert not (store_root / "artifacts" / "ok-name").exists()
 
 
-def test_malformed_config_exits_1(
+def test_malformed_config_exits_2(
     store_root: Path, make_skill: Callable[..., Path]
 ) -> None:
     store_root.mkdir()
     (store_root / "gitversions.toml").write_text("not = = toml\n")
     proc = run("--root", str(store_root), "snapshot", "x", str(make_skill("x")))
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # bad input (SPEC §5, §6)
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("gitversions: error: ")
     assert "gitversions.toml" in proc.stderr

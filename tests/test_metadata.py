@@ -324,33 +324,33 @@ BROKEN: list[Any] = [
     pytest.param(settop("version", 1), {"version"}, "table", id="version-not-table"),
     pytest.param(settop("changes", []), {"changes"}, "table", id="changes-not-table"),
     # wrong types
-    pytest.param(setv("id", 2), {"version.id"}, "must be a str", id="id-int"),
+    pytest.param(setv("id", 2), {"version.id"}, "must be a string", id="id-int"),
     pytest.param(
-        setv("number", "2"), {"version.number"}, "must be a int", id="num-str"
+        setv("number", "2"), {"version.number"}, "must be an integer", id="num-str"
     ),
     pytest.param(setv("number", 2.0), {"version.number"}, "float", id="num-float"),
     pytest.param(setv("number", True), {"version.number"}, "bool", id="num-bool"),
-    pytest.param(setv("hash", 1), {"version.hash"}, "must be a str", id="hash-int"),
-    pytest.param(setv("commit", []), {"version.commit"}, "list", id="commit-list"),
+    pytest.param(setv("hash", 1), {"version.hash"}, "must be a string", id="hash-int"),
+    pytest.param(setv("commit", []), {"version.commit"}, "array", id="commit-list"),
     pytest.param(setv("source", 1), {"version.source"}, "int", id="source-int"),
-    pytest.param(setv("message", ["m"]), {"version.message"}, "list", id="msg-list"),
+    pytest.param(setv("message", ["m"]), {"version.message"}, "array", id="msg-list"),
     pytest.param(
         setv("parent_versions", "v1-3f2a9c1"),
         {"version.parent_versions"},
-        "must be a list",
+        "must be an array",
         id="parents-str",
     ),
     pytest.param(
-        setc("summary", 2), {"changes.summary"}, "must be a str", id="summary-int"
+        setc("summary", 2), {"changes.summary"}, "must be a string", id="summary-int"
     ),
     pytest.param(
         both(setc("added", "scripts/process.js"), setc("files_changed", ["SKILL.md"])),
         {"changes.added"},
-        "must be a list",
+        "must be an array",
         id="added-str",
     ),
     pytest.param(
-        setc("deleted", {"a": 1}), {"changes.deleted"}, "must be a list", id="del-tbl"
+        setc("deleted", {"a": 1}), {"changes.deleted"}, "must be an array", id="del-tbl"
     ),
     # number and id
     pytest.param(

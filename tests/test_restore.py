@@ -436,3 +436,30 @@ def test_restore_of_a_crafted_unsafe_version_is_refused(skill, tmp_path: Path) -
         fresh.restore("latest", new_dest)
     assert not new_dest.exists()
     assert not list(tmp_path.rglob("evil.txt"))
+
+
+def test_single_file_restore_to_a_path_ending_in_a_slash(command, invoke, tmp_path):
+    """``DEST/`` names a directory: the file is written inside it, by its name."""
+    artifact, versions, _src = command
+    dest = tmp_path / "new-dir"
+    result = invoke("restore", artifact.name, str(versions[0].id), f"{dest}/")
+    assert result.exit_code == 0, result.output
+    assert dest.is_dir()
+    assert [p.name for p in dest.iterdir()] == ["review.md"]
+
+
+def test_kind_is_inferred_in_a_store_built_from_a_git_clone(command, tmp_path):
+    """A clone lacks history.git/config: one top-level file means a file artifact."""
+    artifact, versions, _src = command
+    other = Store(tmp_path / "other")
+    other.init()
+    home = other.root / "artifacts" / artifact.name
+    home.mkdir(parents=True)
+    run_git("clone", "--bare", "-q", artifact.history_path, home / "history.git")
+    clone = other.artifact(artifact.name)
+    assert clone.history.kind() is None  # nothing recorded in the clone
+    assert clone.kind() == "file"
+    dest = tmp_path / "out" / "renamed.md"
+    clone.restore(str(versions[0].id), dest)
+    assert dest.is_file()
+    assert dest.read_text() == "# /review v1\n"

@@ -588,6 +588,12 @@ def _damage_tag(a: Artifact, vs: list) -> tuple[str, ...]:
     return (str(vs[0].id), "tag")
 
 
+def test_leftover_of_a_killed_export_passes_verify(healthy) -> None:
+    artifact, versions = healthy
+    _damage_leftover(artifact, versions)
+    assert Store(artifact.store.root).artifact("skill").verify() == []
+
+
 def _damage_leftover(a: Artifact, vs: list) -> tuple[str, ...]:
     leftover = a.versions_dir / f".{vs[1].id}.tmp-4242-deadbeef"
     (leftover / "scripts").mkdir(parents=True)
@@ -625,7 +631,6 @@ DAMAGE: dict[str, Callable[[Artifact, list], tuple[str, ...]]] = {
     "wrong-version-toml": _damage_toml,
     "latest-elsewhere": _damage_latest,
     "deleted-tag": _damage_tag,
-    "leftover-tmp-dir": _damage_leftover,
     "bit-flipped-blob": _damage_blob_content,
     "bit-flipped-compressed-blob": _damage_blob_compressed,
 }
@@ -789,3 +794,42 @@ def test_a_refused_snapshot_does_not_wedge_the_artifact(
     assert fresh.artifact("skill").verify() == []
     fresh.artifact("skill").export()
     fsck(fresh.artifact("skill").history_path)
+
+
+def test_export_repair_recreates_a_deleted_older_tag(store: Store, make_skill) -> None:
+    """Writers re-tag from main back to the first tagged version; repair: all."""
+    src = make_skill()
+    store.snapshot("skill", src, timestamp=1_764_496_800)
+    (src / "SKILL.md").write_text("# two\n")
+    store.snapshot("skill", src, timestamp=1_764_496_860)
+    (src / "SKILL.md").write_text("# three\n")
+    store.snapshot("skill", src, timestamp=1_764_496_920)
+    artifact = store.artifact("skill")
+    v1 = artifact.versions()[0]
+    (artifact.history_path / "refs" / "tags" / str(v1.id)).unlink()
+    assert any("is missing" in p for p in artifact.verify())
+    artifact.export()  # the walk stops at the tagged newest version
+    assert artifact.history.tag_target(v1.id) is None
+    artifact.export(repair=True)
+    assert artifact.history.tag_target(v1.id) == v1.commit
+    assert artifact.verify() == []
+
+
+def test_source_of_a_plain_git_commit_is_not_carried_over(
+    store: Store, make_skill, tmp_path: Path
+) -> None:
+    src = make_skill()
+    store.snapshot("skill", src, source="anthropics/skills/canvas-design")
+    artifact = store.artifact("skill")
+    work = tmp_path / "clone"
+    subprocess.run(
+        ["git", "clone", "-q", str(artifact.history_path), str(work)], check=True
+    )
+    (work / "SKILL.md").write_text("# edited with plain git\n")
+    for args in (["add", "-A"], ["commit", "-qm", "plain"], ["push", "-q"]):
+        subprocess.run(["git", "-C", str(work), *args], check=True)
+    assert store.artifact("skill").resolve("latest").source == "git"
+    (src / "SKILL.md").write_text("# next\n")
+    result = store.snapshot("skill", src)
+    assert result.version.source == "local"
+    assert result.version.number == 3

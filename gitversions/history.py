@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -340,6 +341,7 @@ class History:
             ("sha256",) if self.format == "sha256" else ("sha256", "sha1")
         )
         self.objects_dir = path / "objects"
+        self._read_lock = threading.Lock()
         self._infos: dict[str, _CommitInfo] = {}
         self._numbers: dict[str, int] = {}
         self._hashes: dict[str, str] = {}
@@ -410,7 +412,9 @@ class History:
 
     def _object(self, hex_id: str) -> object:
         try:
-            return self.repo.object_store[ObjectID(hex_id.encode())]
+            # dulwich's pack readers share file handles: one reader at a time.
+            with self._read_lock:
+                return self.repo.object_store[ObjectID(hex_id.encode())]
         except KeyError:
             raise CorruptionError(
                 f"object {hex_id} is missing from {self.path}"

@@ -180,7 +180,7 @@ def write_content(
         extra: More ``(name, bytes)`` files for the top level (``.version.toml``).
     """
     made = {dest}
-    written: list[Path] = []
+    jobs: list[tuple[Path, str, int]] = []
     for entry in reader.iter_tree(version.tree):
         parts = entry.path.split("/")
         parent = dest
@@ -199,44 +199,31 @@ def write_content(
             os.symlink(_link_target(reader, entry), os.fsencode(path))
             continue
         mode = 0o755 if entry.mode == MODE_EXEC else 0o644
-        if read_only:
-            mode &= 0o555
-        _write_file(path, reader.iter_blob(entry.blob), mode, sync=False)
-        written.append(path)
+        jobs.append((path, entry.blob, mode & 0o555 if read_only else mode))
+
+    def write(job: tuple[Path, str, int]) -> None:
+        path, blob, mode = job
+        _write_file(path, reader.iter_blob(blob), mode)
+
+    # Decompression, writes and fsyncs release the GIL and wait on the disk:
+    # a few threads overlap them. Every path is new and distinct, so the jobs
+    # never touch the same file.
+    if len(jobs) > 2:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(write, jobs))
+    else:
+        for job in jobs:
+            write(job)
     for name, data in extra:
         if (dest / name).exists() or (dest / name).is_symlink():
             raise UnsafePathError(
                 f"version {version.id} holds {name!r} at its top, a name reserved "
                 "for gitversions metadata"
             )
-        meta_mode = 0o444 if read_only else 0o644
-        _write_file(dest / name, iter((data,)), meta_mode, sync=False)
-        written.append(dest / name)
-    _fsync_all(written, sorted(made, key=lambda p: len(p.parts), reverse=True))
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_all(files: list[Path], directories: list[Path]) -> None:
-    """Flush written files, then their directories, before anything is renamed.
-
-    The flushes run on a few threads: each waits on the disk, not the CPU.
-    """
-    if len(files) > 4:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(_fsync_file, files))
-    else:
-        for path in files:
-            _fsync_file(path)
-    for directory in directories:
+        _write_file(dest / name, iter((data,)), 0o444 if read_only else 0o644)
+    for directory in sorted(made, key=lambda p: len(p.parts), reverse=True):
         fsync_dir(directory)
 
 

@@ -320,6 +320,29 @@ def bench(work: Path, runs: int, seed: int) -> tuple[list[Result], dict[str, obj
             1.5,
         )
     )
+
+    # c'. the same export through the library, in this process: the work
+    # itself (read, decompress, write, fsync, rename) without Python's and
+    # dulwich's start-up, against the same git pipeline.
+    from gitversions.store import Store
+
+    def gv_export_in_process(i: int) -> None:
+        artifact = Store(root).artifact(NAME)
+        try:
+            artifact.export(["v1"], to=work / f"gv-out-{i}")
+        finally:
+            artifact.close()
+
+    ref_s, our_s = measure(runs, git_export, gv_export_in_process, clean_c)
+    results.append(
+        Result(
+            "export one version (in process)",
+            "git archive piped into tar -x",
+            ref_s,
+            our_s,
+            1.5,
+        )
+    )
     data = {"files": files, "bytes": size, "content_hash": expected, "seed": seed}
     return results, data
 

@@ -408,6 +408,7 @@ def export(
                 "written": result.written,
                 "intact": result.intact,
                 "latest": result.latest,
+                "pruned": result.pruned,
             }
         )
         return
@@ -415,6 +416,8 @@ def export(
         f"{name}: {len(result.written)} written, {len(result.intact)} already intact "
         f"in {target}" + (f"; latest -> {result.latest}" if result.latest else "")
     )
+    if result.pruned:
+        env.info(f"{name}: retention removed {', '.join(result.pruned)}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -446,21 +449,26 @@ def restore(env: Env, name: str, ref: str, dest: Path, force: bool) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("name", required=False)
+@click.option(
+    "--repair", is_flag=True, help="Rebuild missing or stale manifest.toml files."
+)
 @pass_env
-def verify(env: Env, name: str | None) -> None:
-    """Check histories, content hashes and materialized versions.
+def verify(env: Env, name: str | None, repair: bool) -> None:
+    """Check histories, content hashes, materialized versions and manifests.
 
     Exits 1 if anything is wrong, naming each problem.
 
     \b
     Example:
       gitversions verify               # every artifact
-      gitversions verify canvas-design
+      gitversions verify canvas-design --repair
     """
     names = [name] if name else env.store.names()
     report: dict[str, list[str]] = {}
     for each in names:
         artifact = env.store.existing(each)
+        if repair and artifact.repair_manifest():
+            env.info(f"repaired: {each}: manifest.toml rebuilt from the history")
         report[each] = artifact.verify()
         artifact.close()
     bad = {k: v for k, v in report.items() if v}
@@ -475,6 +483,51 @@ def verify(env: Env, name: str | None) -> None:
                 env.out(f"ok: {each}")
     if bad:
         raise SystemExit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option(
+    "--keep", type=click.IntRange(min=1), metavar="N", help="Keep the newest N."
+)
+@click.option(
+    "--keep-days",
+    type=click.FloatRange(min=0),
+    metavar="D",
+    help="Keep versions newer than D days.",
+)
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@pass_env
+def prune(
+    env: Env, name: str, keep: int | None, keep_days: float | None, dry_run: bool
+) -> None:
+    """Remove old materialized versions of NAME from versions/ (history stays).
+
+    A version stays if any rule keeps it: the newest N (--keep), those newer
+    than D days (--keep-days), the one latest points at, and the ids listed in
+    retention.protect. Without options, [retention] of gitversions.toml applies.
+    Any version can be exported again later.
+
+    \b
+    Example:
+      gitversions prune canvas-design --keep 5 --dry-run
+      gitversions prune canvas-design --keep-days 90
+    """
+    from .retention import prune as prune_versions
+
+    result = prune_versions(
+        _artifact(env, name), keep=keep, keep_days=keep_days, dry_run=dry_run
+    )
+    if env.json:
+        env.emit({"removed": result.removed, "kept": result.kept, "dry_run": dry_run})
+        return
+    verb = "would remove" if dry_run else "removed"
+    for each in result.removed:
+        env.out(f"{verb} versions/{each}")
+    env.info(
+        f"{name}: {len(result.removed)} {verb}, {len(result.kept)} kept "
+        "(history unchanged)"
+    )
 
 
 @cli.command(context_settings=CONTEXT)

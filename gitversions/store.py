@@ -38,6 +38,7 @@ from .hashing import (
 )
 from .history import LOCAL_SOURCE, Changes, History, Version
 from .ids import validate_name
+from .manifest import check_kind, check_manifest, update_manifest, write_manifest
 from .materialize import (
     ARCHIVE_SUFFIX,
     LATEST,
@@ -266,10 +267,17 @@ class Artifact:
             materializer = self.materializer(to)
             materializer.clean_leftovers()
             return materializer.export(chosen, progress, repair=repair)
+        from .retention import apply_retention, retained
+
         with self.lock():
             materializer = self.materializer()
             materializer.clean_leftovers()
-            return materializer.export(chosen, progress, repair=repair)
+            if not refs:
+                chosen = retained(self, chosen)
+            result = materializer.export(chosen, progress, repair=repair)
+            result.pruned = apply_retention(self, spare=[str(v.id) for v in chosen])
+            write_manifest(self)
+            return result
 
     def restore(
         self, ref: str, dest: Path, *, force: bool = False
@@ -354,7 +362,13 @@ class Artifact:
         except GitVersionsError as exc:
             return [f"{self.name}: {exc}"]
         problems.extend(f"{self.name}: {p}" for p in self._check_versions_dir(versions))
+        problems.extend(f"{self.name}: {p}" for p in check_manifest(self))
         return problems
+
+    def repair_manifest(self) -> bool:
+        """Rewrite ``manifest.toml`` from the history if it is missing or stale."""
+        with self.lock():
+            return write_manifest(self)
 
     def _check_versions_dir(self, versions: list[Version]) -> list[str]:
         if not self.versions_dir.is_dir():
@@ -531,6 +545,7 @@ class Store:
         source: str | None = None,
         force: bool = False,
         timestamp: int | None = None,
+        artifact_kind: str | None = None,
     ) -> SnapshotResult:
         """Record SRC as a new version of ``name``, creating the artifact if needed.
 
@@ -543,12 +558,15 @@ class Store:
             source: Where the content came from (default ``"local"``).
             force: Record a version even when nothing changed.
             timestamp: Commit time in seconds since the epoch (default: now).
+            artifact_kind: ``"skill"``, ``"command"`` or ``"agent"``, for the
+                manifest (default: as recorded, else inferred from SRC's path).
 
         Returns:
             The version and whether it was created.
         """
         artifact = self.artifact(name)
         scanned = scan_source(src, self.config.exclude)
+        check_kind(artifact_kind, scanned.kind)
         if scanned.kind == "dir" and VERSION_FILENAME.encode() in scanned.root.children:
             raise SourceError(
                 f"SRC holds {VERSION_FILENAME} at its top, a name reserved for "
@@ -583,6 +601,7 @@ class Store:
                 raise
             if kind is None:
                 history.set_kind(scanned.kind)
+            update_manifest(artifact, kind=artifact_kind, src=src)
         if created and self.config.auto_export:
             artifact.export()
         return SnapshotResult(version, created, artifact.record(version))

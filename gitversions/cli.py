@@ -429,8 +429,8 @@ def export(
                 "written": result.written,
                 "intact": result.intact,
                 "latest": result.latest,
-                "pruned": result.pruned,
             }
+            | ({"pruned": result.pruned} if result.pruned else {})
         )
         return
     env.out(

@@ -189,8 +189,8 @@ def render_default() -> str:
         '# latest = "auto"          # "symlink", "copy" or "auto"\n'
         "# auto = false             # export each new version right after snapshot\n"
         "\n"
-        "[retention]                # applied by `prune` and after each export\n"
-        "# keep = 10                # keep the newest N versions materialized\n"
-        "# keep_days = 90           # keep versions newer than D days materialized\n"
-        '# protect = []             # version ids never removed, e.g. ["v1-3f2a9c1"]\n'
+        "[retention]                # for `prune` and each export; unset: keep all\n"
+        "#   keep = 10              # e.g.: keep the newest N versions materialized\n"
+        "#   keep_days = 90         # e.g.: and those newer than D days\n"
+        '#   protect = ["v1-3f2a9c1"]   # e.g.: version ids never removed\n'
     )

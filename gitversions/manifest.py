@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 import tomlkit
 
 from ._loose import fsync_dir
-from .errors import InputError
+from .errors import GitVersionsError, InputError
 
 if TYPE_CHECKING:
     from .store import Artifact
@@ -73,12 +73,12 @@ def kind_for_path(path: Path, shape: str) -> ArtifactKind:
     return "agent" if "agents" in Path(path).parent.parts else "command"
 
 
-def check_kind(kind: str | None, shape: str) -> None:
+def check_kind(kind: str | None, src: Path) -> None:
     """Refuse a kind that does not fit the shape of the source.
 
     Args:
         kind: ``"skill"``, ``"command"``, ``"agent"`` or None (infer it).
-        shape: ``"dir"`` or ``"file"``.
+        src: The source; a missing one is left for the snapshot to report.
 
     Raises:
         InputError: For an unknown kind, a skill that is a file, or a command
@@ -88,7 +88,9 @@ def check_kind(kind: str | None, shape: str) -> None:
         return
     if kind not in KINDS:
         raise InputError(f"unknown artifact kind {kind!r} (use skill, command, agent)")
-    if (kind == "skill") != (shape == "dir"):
+    if not src.exists():
+        return
+    if (kind == "skill") != src.is_dir():
         wanted = "a directory" if kind == "skill" else "a single file"
         raise InputError(f"a {kind} is {wanted}, but SRC is not")
 
@@ -227,9 +229,13 @@ def check_manifest(artifact: Artifact) -> list[str]:
         artifact: An artifact with a history.
 
     Returns:
-        Problems, each naming the file.
+        Problems, each naming the file; none while the history itself cannot
+        be read (``verify`` reports that).
     """
-    text = render_manifest(artifact)
+    try:
+        text = render_manifest(artifact)
+    except GitVersionsError:
+        return []
     if text is None:
         return []
     path = _path(artifact)

@@ -342,6 +342,7 @@ class Artifact:
     def verify(self) -> list[str]:
         """Check the history and the materialized versions; return the problems."""
         problems: list[str] = []
+        problems.extend(f"{self.name}: {p}" for p in check_manifest(self))
         try:
             history = self.history
             versions = history.versions()
@@ -362,7 +363,6 @@ class Artifact:
         except GitVersionsError as exc:
             return [f"{self.name}: {exc}"]
         problems.extend(f"{self.name}: {p}" for p in self._check_versions_dir(versions))
-        problems.extend(f"{self.name}: {p}" for p in check_manifest(self))
         return problems
 
     def repair_manifest(self) -> bool:
@@ -564,9 +564,9 @@ class Store:
         Returns:
             The version and whether it was created.
         """
+        check_kind(artifact_kind, src)
         artifact = self.artifact(name)
         scanned = scan_source(src, self.config.exclude)
-        check_kind(artifact_kind, scanned.kind)
         if scanned.kind == "dir" and VERSION_FILENAME.encode() in scanned.root.children:
             raise SourceError(
                 f"SRC holds {VERSION_FILENAME} at its top, a name reserved for "

@@ -155,3 +155,17 @@ def test_empty_history_has_no_manifest(store: Store, tmp_path: Path) -> None:
     assert render_manifest(artifact) is None
     assert check_manifest(artifact) == []
     assert artifact.repair_manifest() is False
+
+
+def test_a_broken_history_is_reported_by_verify_not_by_the_manifest_check(
+    store: Store, make_skill: Callable[..., Path]
+) -> None:
+    result = store.snapshot("canvas", make_skill())
+    artifact = store.artifact("canvas")
+    commit = result.version.commit
+    (artifact.history_path / "objects" / commit[:2] / commit[2:]).unlink()
+    broken = store.artifact("canvas")
+    assert check_manifest(broken) == []
+    problems = broken.verify()
+    assert problems
+    assert not any(MANIFEST_FILENAME in p for p in problems)

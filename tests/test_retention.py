@@ -213,5 +213,5 @@ def test_retention_config_parses_and_default_file_is_valid(tmp_path: Path) -> No
     store.init()
     text = (store.root / "gitversions.toml").read_text()
     assert "[retention]" in text
-    assert "# keep = 10" in text
+    assert "#   keep = 10" in text
     assert load_config(store.root).retention_keep is None

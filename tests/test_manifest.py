@@ -36,11 +36,11 @@ def test_snapshot_writes_the_manifest(
     src = make_skill()
     store.snapshot("canvas", src, source="anthropics/skills/canvas", timestamp=T0)
     (src / "SKILL.md").write_text("# changed\n")
-    result = store.snapshot("canvas", src, timestamp=T0 + 3600)
+    result = store.snapshot("canvas", src, source="my-edit", timestamp=T0 + 3600)
     assert manifest(store, "canvas") == {
         "name": "canvas",
         "kind": "skill",
-        "source": "local",
+        "source": "my-edit",
         "version_count": 2,
         "latest": str(result.version.id),
         "created": "2025-01-01T10:00:00Z",

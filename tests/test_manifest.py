@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from conftest import fsck
 
 from gitversions.errors import InputError
 from gitversions.manifest import (
@@ -72,6 +73,8 @@ def test_kind_of_single_files(store: Store, tmp_path: Path) -> None:
     store.snapshot("notes", other, artifact_kind="agent", force=True)
     assert manifest(store, "notes")["kind"] == "agent"
     assert kind_for_path(Path("x"), "dir") == "skill"
+    for name in ("planner", "review", "notes"):
+        fsck(store.artifact(name).history_path)
 
 
 def test_kind_must_fit_the_shape(store: Store, make_skill: Callable[..., Path]) -> None:

@@ -823,3 +823,31 @@ def test_cli_snapshot_collection(
     assert "skipped    skills/stray.md: not a directory" in third.stdout
     missing = invoke("snapshot-collection", str(sm.collection / "nope"))
     assert missing.exit_code == 2
+
+
+def test_more_member_oddities(sm: SkillMeat, store: Store, tmp_path: Path) -> None:
+    local = tmp_path / "local" / "same.md"
+    local.parent.mkdir()
+    local.write_text("same\n")
+    store.snapshot("same", local, artifact_kind="command")
+    sm.snapshots.mkdir(parents=True)
+    sid = "20250101-000000-000000"
+    write_tar(
+        sm.snapshots / f"{sid}.tar.gz",
+        [
+            member("default/skills/latin/caf\udce9.md"),
+            member("default/skills/weird/SKILL.md"),
+            member("default/skills/weird/volume", b"Z"),
+            member("default/skills/meta/.version.toml"),
+            member("default/commands/same.md", data=b"same\n"),
+        ],
+    )
+    index = sm.snapshots / "snapshots.toml"
+    index.write_text(f'[[snapshots]]\nid = "{sid}"\nmessage = "odd members"\n')
+    (outcome,) = import_snapshots(store, sm.snapshots).snapshots
+    assert outcome.status == "imported"
+    assert "is not UTF-8" in outcome.skipped["skills/latin"]
+    assert "unsupported member type" in outcome.skipped["skills/weird"]
+    assert ".version.toml" in outcome.skipped["skills/meta"]
+    assert outcome.unchanged == ["same"]  # equal to the local version
+    assert outcome.created == {}

@@ -8,6 +8,7 @@ place, :func:`main`: a one-line message on stderr and the error's exit status
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -148,6 +149,26 @@ def _progress(env: Env, total: int, label: str) -> Iterator[Callable[[Any], None
         return
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield lambda _item: bar.update(1)
+
+
+@contextmanager
+def _late_progress(
+    env: Env, label: str
+) -> Iterator[tuple[Callable[[list[Any]], None], Callable[[Any], None]]]:
+    """A progress bar whose length is known only once the work is listed.
+
+    Yields ``start(items)``, to call once with the list of work, and ``tick``.
+    """
+    with contextlib.ExitStack() as stack:
+        current: list[Callable[[Any], None]] = [lambda _item: None]
+
+        def start(items: list[Any]) -> None:
+            current[0] = stack.enter_context(_progress(env, len(items), label))
+
+        def tick(item: Any) -> None:
+            current[0](item)
+
+        yield start, tick
 
 
 @click.group(cls=Group, context_settings=CONTEXT)
@@ -445,12 +466,15 @@ def export(
                 "intact": result.intact,
                 "latest": result.latest,
             }
+            | ({"pruned": result.pruned} if result.pruned else {})
         )
         return
     env.out(
         f"{name}: {len(result.written)} written, {len(result.intact)} already intact "
         f"in {target}" + (f"; latest -> {result.latest}" if result.latest else "")
     )
+    if result.pruned:
+        env.info(f"{name}: retention removed {', '.join(result.pruned)}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -486,21 +510,26 @@ def restore(env: Env, name: str, ref: str, dest: str, force: bool) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("name", required=False)
+@click.option(
+    "--repair", is_flag=True, help="Rebuild missing or stale manifest.toml files."
+)
 @pass_env
-def verify(env: Env, name: str | None) -> None:
-    """Check histories, content hashes and materialized versions.
+def verify(env: Env, name: str | None, repair: bool) -> None:
+    """Check histories, content hashes, materialized versions and manifests.
 
     Exits 1 if anything is wrong, naming each problem.
 
     \b
     Example:
       gitversions verify               # every artifact
-      gitversions verify canvas-design
+      gitversions verify canvas-design --repair
     """
     names = [name] if name is not None else env.store.names()
     report: dict[str, list[str]] = {}
     for each in names:
         artifact = env.store.existing(each)
+        if repair and artifact.repair_manifest():
+            env.info(f"repaired: {each}: manifest.toml rebuilt from the history")
         report[each] = artifact.verify()
         artifact.close()
     bad = {k: v for k, v in report.items() if v}
@@ -520,6 +549,173 @@ def verify(env: Env, name: str | None) -> None:
                 "missing version directories from the history"
             )
         raise SystemExit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option(
+    "--keep", type=click.IntRange(min=1), metavar="N", help="Keep the newest N."
+)
+@click.option(
+    "--keep-days",
+    type=click.FloatRange(min=0),
+    metavar="D",
+    help="Keep versions newer than D days.",
+)
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@pass_env
+def prune(
+    env: Env, name: str, keep: int | None, keep_days: float | None, dry_run: bool
+) -> None:
+    """Remove old materialized versions of NAME from versions/ (history stays).
+
+    A version stays if any rule keeps it: the newest N (--keep), those newer
+    than D days (--keep-days), the one latest points at, and the ids listed in
+    retention.protect. Without options, [retention] of gitversions.toml applies.
+    Any version can be exported again later.
+
+    \b
+    Example:
+      gitversions prune canvas-design --keep 5 --dry-run
+      gitversions prune canvas-design --keep-days 90
+    """
+    from .retention import prune as prune_versions
+
+    result = prune_versions(
+        _artifact(env, name), keep=keep, keep_days=keep_days, dry_run=dry_run
+    )
+    if env.json:
+        env.emit({"removed": result.removed, "kept": result.kept, "dry_run": dry_run})
+        return
+    verb = "would remove" if dry_run else "removed"
+    for each in result.removed:
+        env.out(f"{verb} versions/{each}")
+    env.info(
+        f"{name}: {len(result.removed)} {verb}, {len(result.kept)} kept "
+        "(history unchanged)"
+    )
+
+
+@cli.command("snapshot-collection", context_settings=CONTEXT)
+@click.argument("collection_dir", type=click.Path(path_type=Path))
+@click.option("-m", "--message", help="Describe the new versions.")
+@pass_env
+def snapshot_collection(env: Env, collection_dir: Path, message: str | None) -> None:
+    """Record every skill, command and agent of a SkillMeat collection.
+
+    Each artifact gets a version in its own history (source
+    skillmeat:<collection>) unless it is unchanged. Names that collide across
+    kinds are stored as <kind>-<name>, and the output says so.
+
+    \b
+    Example:
+      gitversions snapshot-collection ~/.skillmeat/collections/default \\
+          -m "before upgrading canvas-design"
+    """
+    from .skillmeat import snapshot_collection as record_collection
+
+    with _late_progress(env, "recording") as (start, tick):
+        report = record_collection(
+            env.store, collection_dir, message=message, progress=tick, on_scan=start
+        )
+    if env.json:
+        env.emit(report.to_dict())
+        return
+    for each, version in report.created.items():
+        env.out(f"new        {each} {version}")
+    for each, version in report.unchanged.items():
+        env.out(f"unchanged  {each} {version}")
+    for rel, each in report.renamed.items():
+        env.out(f"renamed    {rel} -> {each} (the name is taken by another kind)")
+    for rel, reason in report.skipped.items():
+        env.out(f"skipped    {rel}: {reason}")
+    env.info(
+        f"collection {report.collection}: {len(report.created)} new, "
+        f"{len(report.unchanged)} unchanged, {len(report.skipped)} skipped"
+    )
+
+
+@cli.command("import-skillmeat", context_settings=CONTEXT)
+@click.argument("snapshot_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--collection",
+    metavar="NAME",
+    help="The collection's name in the tarballs (default: SNAPSHOT_DIR's name).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Write nothing; print what would be created."
+)
+@pass_env
+def import_skillmeat(
+    env: Env, snapshot_dir: Path, collection: str | None, dry_run: bool
+) -> None:
+    """Import SkillMeat tarball snapshots into per-artifact histories.
+
+    Every snapshot listed in SNAPSHOT_DIR/snapshots.toml, oldest first, gives
+    each changed skill, command and agent a version with the snapshot's time
+    and message. Running it again adds nothing. Unsafe, corrupt or missing
+    tarballs are reported and passed over (exit status 1 once the others are
+    imported).
+
+    \b
+    Example:
+      gitversions import-skillmeat ~/.skillmeat/snapshots/default --dry-run
+      gitversions import-skillmeat ~/.skillmeat/snapshots/default
+    """
+    from .skillmeat import import_snapshots
+
+    with _late_progress(env, "importing") as (start, tick):
+        report = import_snapshots(
+            env.store,
+            snapshot_dir,
+            collection=collection,
+            dry_run=dry_run,
+            progress=tick,
+            on_index=start,
+        )
+    if env.json:
+        env.emit(report.to_dict())
+    else:
+        _print_import(env, report)
+    if report.failed:
+        raise SystemExit(1)
+
+
+def _print_import(env: Env, report: Any) -> None:
+    for note in report.notes:
+        env.out(f"note: {note}")
+    verb = "would create" if report.dry_run else "new"
+    for snap in report.snapshots:
+        head = f"{snap.id}  {snap.timestamp}"
+        if snap.status != "imported":
+            env.out(f"{head}  NOT IMPORTED ({snap.status})")
+            for problem in snap.problems:
+                env.out(f"    {problem}")
+            continue
+        env.out(
+            f"{head}  {len(snap.created)} {verb}, {len(snap.unchanged)} unchanged, "
+            f"{len(snap.already)} already imported  {snap.message.splitlines()[0]}"
+            if snap.message
+            else f"{head}  {len(snap.created)} {verb}, {len(snap.unchanged)} "
+            f"unchanged, {len(snap.already)} already imported"
+        )
+        for each, version in snap.created.items():
+            env.out(f"    {verb} {each} {version}")
+        for rel, reason in snap.skipped.items():
+            env.out(f"    skipped {rel}: {reason}")
+        if snap.absent:
+            env.out(f"    absent (no version): {', '.join(snap.absent)}")
+    for rel, each in report.renamed.items():
+        env.out(f"renamed: {rel} -> {each} (the name is taken by another kind)")
+    failed = report.failed
+    summary = (
+        f"collection {report.collection}: {len(report.snapshots) - len(failed)} of "
+        f"{len(report.snapshots)} snapshot(s) read, {report.created} version(s) "
+        + ("would be created" if report.dry_run else "created")
+    )
+    if failed:
+        summary += f"; not imported: {', '.join(s.id for s in failed)}"
+    env.info(summary)
 
 
 @cli.command(context_settings=CONTEXT)

@@ -10,6 +10,11 @@ so that a typo does not silently fall back to a default::
     [export]
     latest = "auto"               # "symlink", "copy", or "auto" (symlink if possible)
     auto = false                  # export new versions right after each snapshot
+
+    [retention]                   # applied by ``prune`` and after each export
+    keep = 10                     # keep the newest N versions materialized
+    keep_days = 90                # keep versions newer than D days materialized
+    protect = ["v1-3f2a9c1"]      # version ids never removed from versions/
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError
+from .ids import VersionId
 
 __all__ = ["CONFIG_FILENAME", "Config", "LatestMode", "load_config", "render_default"]
 
@@ -28,8 +34,9 @@ CONFIG_FILENAME = "gitversions.toml"
 
 LatestMode = Literal["auto", "symlink", "copy"]
 
-_TOP_KEYS = {"object_format", "exclude", "lock_timeout", "export"}
+_TOP_KEYS = {"object_format", "exclude", "lock_timeout", "export", "retention"}
 _EXPORT_KEYS = {"latest", "auto"}
+_RETENTION_KEYS = {"keep", "keep_days", "protect"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,9 @@ class Config:
         lock_timeout: Seconds a writer waits for an artifact's lock.
         latest: How ``versions/latest`` is made.
         auto_export: Whether a snapshot exports its new version right away.
+        retention_keep: Keep the newest N versions materialized (None: no limit).
+        retention_keep_days: Keep versions newer than D days (None: no limit).
+        retention_protect: Version ids never removed from ``versions/``.
     """
 
     object_format: Literal["sha1", "sha256"] = "sha1"
@@ -49,6 +59,9 @@ class Config:
     lock_timeout: float = 30.0
     latest: LatestMode = "auto"
     auto_export: bool = False
+    retention_keep: int | None = None
+    retention_keep_days: float | None = None
+    retention_protect: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _fail(path: Path, message: str) -> ConfigError:
@@ -88,12 +101,51 @@ def _parse(path: Path, data: dict[str, Any]) -> Config:
     auto = export.get("auto", False)
     if not isinstance(auto, bool):
         raise _fail(path, "export.auto must be true or false")
+    keep, keep_days, protect = _parse_retention(path, data.get("retention", {}))
     return Config(
         object_format=object_format,
         exclude=tuple(exclude),
         lock_timeout=float(lock_timeout),
         latest=latest,
         auto_export=auto,
+        retention_keep=keep,
+        retention_keep_days=keep_days,
+        retention_protect=protect,
+    )
+
+
+def _parse_retention(
+    path: Path, retention: Any
+) -> tuple[int | None, float | None, tuple[str, ...]]:
+    if not isinstance(retention, dict):
+        raise _fail(path, "[retention] must be a table")
+    unknown = sorted(set(retention) - _RETENTION_KEYS)
+    if unknown:
+        raise _fail(path, f"unknown key(s) in [retention]: {', '.join(unknown)}")
+    keep = retention.get("keep")
+    if keep is not None and (
+        isinstance(keep, bool) or not isinstance(keep, int) or keep < 1
+    ):
+        raise _fail(path, "retention.keep must be a whole number of versions, >= 1")
+    keep_days = retention.get("keep_days")
+    if keep_days is not None and (
+        isinstance(keep_days, bool)
+        or not isinstance(keep_days, int | float)
+        or keep_days < 0
+    ):
+        raise _fail(path, "retention.keep_days must be a number of days, >= 0")
+    protect = retention.get("protect", [])
+    if not isinstance(protect, list) or not all(
+        isinstance(p, str) and VersionId.is_valid(p) for p in protect
+    ):
+        raise _fail(
+            path,
+            "retention.protect must be a list of version ids (v<n>-<7 hex digits>)",
+        )
+    return (
+        keep,
+        None if keep_days is None else float(keep_days),
+        tuple(protect),
     )
 
 
@@ -137,4 +189,9 @@ def render_default() -> str:
         "[export]\n"
         '# latest = "auto"          # "symlink", "copy" or "auto"\n'
         "# auto = false             # export each new version right after snapshot\n"
+        "\n"
+        "[retention]                # for `prune` and each export; unset: keep all\n"
+        "#   keep = 10              # e.g.: keep the newest N versions materialized\n"
+        "#   keep_days = 90         # e.g.: and those newer than D days\n"
+        '#   protect = ["v1-3f2a9c1"]   # e.g.: version ids never removed\n'
     )

@@ -86,6 +86,7 @@ class ExportResult:
     written: list[str] = field(default_factory=list)
     intact: list[str] = field(default_factory=list)
     latest: str | None = None
+    pruned: list[str] = field(default_factory=list)
 
 
 def render_for(reader: VersionReader, version: Version) -> str:

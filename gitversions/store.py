@@ -37,6 +37,7 @@ from .hashing import (
 )
 from .history import Changes, History, Version
 from .ids import validate_name
+from .manifest import check_kind, check_manifest, update_manifest, write_manifest
 from .materialize import (
     ARCHIVE_SUFFIX,
     LATEST,
@@ -277,11 +278,18 @@ class Artifact:
             materializer = self.materializer(to)
             materializer.clean_leftovers()
             return materializer.export(chosen, progress, repair=repair)
+        from .retention import apply_retention, retained
+
         with self.lock():
             self.history.ensure_tags(full=repair)
             materializer = self.materializer()
             materializer.clean_leftovers()
-            return materializer.export(chosen, progress, repair=repair)
+            if not refs:
+                chosen = retained(self, chosen)
+            result = materializer.export(chosen, progress, repair=repair)
+            result.pruned = apply_retention(self, spare=[str(v.id) for v in chosen])
+            write_manifest(self)
+            return result
 
     def restore(
         self, ref: str, dest: Path, *, force: bool = False
@@ -354,6 +362,7 @@ class Artifact:
     def verify(self) -> list[str]:
         """Check the history and the materialized versions; return every problem."""
         problems: list[str] = []
+        problems.extend(f"{self.name}: {p}" for p in check_manifest(self))
         try:
             history = self.history
             versions = history.versions()
@@ -382,6 +391,11 @@ class Artifact:
         except GitVersionsError as exc:
             problems.append(f"{self.name}: versions/: {exc}")
         return problems
+
+    def repair_manifest(self) -> bool:
+        """Rewrite ``manifest.toml`` from the history if it is missing or stale."""
+        with self.lock():
+            return write_manifest(self)
 
     def _check_versions_dir(self, versions: list[Version]) -> list[str]:
         if not self.versions_dir.is_dir():
@@ -580,6 +594,7 @@ class Store:
         source: str | None = None,
         force: bool = False,
         timestamp: int | None = None,
+        artifact_kind: str | None = None,
     ) -> SnapshotResult:
         """Record SRC as a new version of ``name``, creating the artifact if needed.
 
@@ -593,10 +608,13 @@ class Store:
                 source, or ``"local"`` for a new artifact).
             force: Record a version even when nothing changed.
             timestamp: Commit time in seconds since the epoch (default: now).
+            artifact_kind: ``"skill"``, ``"command"`` or ``"agent"``, for the
+                manifest (default: as recorded, else inferred from SRC's path).
 
         Returns:
             The version and whether it was created.
         """
+        check_kind(artifact_kind, src)
         artifact = self.artifact(name)
         scanned = scan_source(src, self.config.exclude)
         if VERSION_FILENAME.encode() in scanned.root.children:
@@ -645,6 +663,7 @@ class Store:
                 raise
             if kind is None:
                 history.set_kind(scanned.kind)
+            update_manifest(artifact, kind=artifact_kind, src=src)
         if created and self.config.auto_export:
             artifact.export()
         return SnapshotResult(version, created, artifact.record(version))

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import os
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .errors import CorruptionError
@@ -22,6 +22,7 @@ from .errors import CorruptionError
 __all__ = [
     "LOOSE_COMPRESSION",
     "TMP_PREFIX",
+    "atomic_write",
     "blob_header_size",
     "fsync_dir",
     "iter_loose_blob",
@@ -38,6 +39,37 @@ _CHUNK = 1 << 20
 def loose_path(objects_dir: Path, hex_id: str) -> Path:
     """Return where the loose object ``hex_id`` lives."""
     return objects_dir / hex_id[:2] / hex_id[2:]
+
+
+def atomic_write(path: Path, chunks: Iterable[bytes], mode: int = 0o644) -> None:
+    """Replace ``path`` with ``chunks``: temp file, fsync, rename, fsync directory.
+
+    Readers see the old file or the new one, never a part; a crash leaves at
+    most a hidden ``.<name>.tmp-*`` beside it. A symlink at ``path`` is
+    replaced, never written through.
+
+    Args:
+        path: The file to (re)place.
+        chunks: Its new content.
+        mode: Its permission bits.
+    """
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(tmp, flags, 0o600)
+        try:
+            for chunk in chunks:
+                _write_all(fd, chunk)
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:

@@ -23,14 +23,12 @@ artifact's lock, after every change of the history.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import tomlkit
 
-from ._loose import fsync_dir
+from ._loose import atomic_write
 from .errors import GitVersionsError, InputError
 
 if TYPE_CHECKING:
@@ -182,20 +180,7 @@ def write_manifest(artifact: Artifact) -> bool:
     path = _path(artifact)
     if text is None or _current(path) == text:
         return False
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        try:
-            os.write(fd, text.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
+    atomic_write(path, (text.encode("utf-8"),))
     return True
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, Protocol
 
-from ._loose import fsync_dir
+from ._loose import atomic_write, fsync_dir
 from .errors import CorruptionError, DestinationError, UnsafePathError
 from .hashing import MODE_EXEC, MODE_LINK
 from .history import Changes, TreeEntry, Version
@@ -626,18 +626,8 @@ def restore_content(
         if dest.is_dir() and not dest.is_symlink():
             raise DestinationError(f"{dest} is a directory, not a file")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(
-            f".{dest.name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
-        )
-        try:
-            mode = 0o755 if entry.mode == MODE_EXEC else 0o644
-            _write_file(tmp, reader.iter_blob(entry.blob), mode)
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-        fsync_dir(dest.parent)
+        mode = 0o755 if entry.mode == MODE_EXEC else 0o644
+        atomic_write(dest, reader.iter_blob(entry.blob), mode)
         return dest
     if (dest.exists() or dest.is_symlink()) and (
         dest.is_symlink() or not dest.is_dir()

@@ -19,6 +19,7 @@ from typing import Any
 
 from dulwich.refs import Ref
 
+from ._loose import atomic_write
 from .config import CONFIG_FILENAME, Config, load_config, render_default
 from .errors import (
     DestinationError,
@@ -533,9 +534,7 @@ class Store:
         if path.exists():
             load_config(self.root)  # complain now about a bad existing file
             return False
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(render_default(), "utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, (render_default().encode("utf-8"),))
         return True
 
     def artifact(self, name: str) -> Artifact:

@@ -498,10 +498,8 @@ def restore(env: Env, name: str, ref: str, dest: str, force: bool) -> None:
       gitversions restore canvas-design v1 ./skills/canvas-design
     """
     artifact = _artifact(env, name)
-    target = Path(dest)
-    if dest.endswith(("/", os.sep)):
-        target.mkdir(parents=True, exist_ok=True)  # "DEST/" names a directory
-    version, written = artifact.restore(ref, target, force=force)
+    into_dir = dest.endswith(("/", os.sep))  # "DEST/" names a directory
+    version, written = artifact.restore(ref, Path(dest), force=force, into_dir=into_dir)
     if env.json:
         env.emit({"id": str(version.id), "dest": str(written)})
     else:
@@ -517,7 +515,10 @@ def restore(env: Env, name: str, ref: str, dest: str, force: bool) -> None:
 def verify(env: Env, name: str | None, repair: bool) -> None:
     """Check histories, content hashes, materialized versions and manifests.
 
-    Exits 1 if anything is wrong, naming each problem.
+    Exits 1 if anything is damaged, naming each problem. Derived data that is
+    only missing (a version tag, manifest.toml: after a crash, or in a store
+    built from a git clone) is listed as a note; --repair writes it now, and
+    so does the next snapshot or export.
 
     \b
     Example:
@@ -526,22 +527,31 @@ def verify(env: Env, name: str | None, repair: bool) -> None:
     """
     names = [name] if name is not None else env.store.names()
     report: dict[str, list[str]] = {}
+    notes: dict[str, list[str]] = {}
     for each in names:
         artifact = env.store.existing(each)
-        if repair and artifact.repair_manifest():
-            env.info(f"repaired: {each}: manifest.toml rebuilt from the history")
+        if repair:
+            for line in artifact.repair():
+                env.info(f"repaired: {line}")
         report[each] = artifact.verify()
+        notes[each] = artifact.pending()
         artifact.close()
     bad = {k: v for k, v in report.items() if v}
     if env.json:
-        env.emit({n: {"ok": not p, "problems": p} for n, p in report.items()})
+        env.emit(
+            {
+                n: {"ok": not p, "problems": p, "pending": notes[n]}
+                for n, p in report.items()
+            }
+        )
     else:
         for each, problems in report.items():
-            if problems:
-                for problem in problems:
-                    env.out(f"problem: {problem}")
-            else:
+            for problem in problems:
+                env.out(f"problem: {problem}")
+            if not problems:
                 env.out(f"ok: {each}")
+            for note in notes[each]:
+                env.out(f"note: {note} (derived data: `verify --repair` restores it)")
     if bad:
         if any("versions/" in p for problems in bad.values() for p in problems):
             env.info(

@@ -42,6 +42,7 @@ from .manifest import check_kind, check_manifest, update_manifest, write_manifes
 from .materialize import (
     ARCHIVE_SUFFIX,
     LATEST,
+    TMP_MARK,
     ExportResult,
     Format,
     Materializer,
@@ -293,18 +294,27 @@ class Artifact:
             return result
 
     def restore(
-        self, ref: str, dest: Path, *, force: bool = False
+        self, ref: str, dest: Path, *, force: bool = False, into_dir: bool = False
     ) -> tuple[Version, Path]:
         """Write a version's content at ``dest`` (a rollback), atomically.
 
         Unless ``force``, refuses when ``dest`` holds content that no version
         of this artifact records, so nothing unrecorded is lost.
 
+        Args:
+            ref: The version.
+            dest: Where to write it.
+            force: Replace ``dest`` even if it holds unrecorded content.
+            into_dir: ``dest`` names a directory (``DEST/``): create it if
+                needed; a single-file artifact is written inside it.
+
         Returns:
             The version restored and the path written.
         """
         version = self.resolve(ref)
         self.store.check_destination(dest)
+        if into_dir:
+            dest.mkdir(parents=True, exist_ok=True)  # only once the checks passed
         kind = self.kind()
         target = dest
         if kind == "file" and dest.is_dir() and not dest.is_symlink():
@@ -360,10 +370,46 @@ class Artifact:
                 f"{self.name!r}; snapshot it first, or pass --force to replace it"
             )
 
+    def pending(self) -> list[str]:
+        """Derived data that is missing or stale, which any write restores.
+
+        Version tags and ``manifest.toml`` are derived from the commits: a
+        crash between moving ``main`` and writing them, or a store built from
+        a git clone, leaves them missing. Nothing is lost; :meth:`repair`
+        (``verify --repair``), the next snapshot or the next export writes them.
+        """
+        pending = [f"{self.name}: {p}" for p in check_manifest(self)]
+        try:
+            history = self.history
+            versions = history.versions()
+        except GitVersionsError:
+            return pending  # verify() reports why
+        for version in versions:
+            if history.tag_target(version.id) is None:
+                pending.append(
+                    f"{self.name}: {version.id}: tag refs/tags/{version.id} is missing"
+                )
+        return pending
+
+    def repair(self) -> list[str]:
+        """Write the derived data :meth:`pending` lists; return what was repaired."""
+        repaired: list[str] = []
+        with self.lock():
+            repaired.extend(
+                f"{self.name}: tag {v.id} re-created"
+                for v in self.history.ensure_tags(full=True)
+            )
+            if write_manifest(self):
+                repaired.append(f"{self.name}: manifest.toml rebuilt from the history")
+        return repaired
+
     def verify(self) -> list[str]:
-        """Check the history and the materialized versions; return every problem."""
+        """Check the history and the materialized versions; return every problem.
+
+        Missing derived data (version tags, ``manifest.toml``) is not damage:
+        :meth:`pending` lists it.
+        """
         problems: list[str] = []
-        problems.extend(f"{self.name}: {p}" for p in check_manifest(self))
         try:
             history = self.history
             versions = history.versions()
@@ -393,11 +439,6 @@ class Artifact:
             problems.append(f"{self.name}: versions/: {exc}")
         return problems
 
-    def repair_manifest(self) -> bool:
-        """Rewrite ``manifest.toml`` from the history if it is missing or stale."""
-        with self.lock():
-            return write_manifest(self)
-
     def _check_versions_dir(self, versions: list[Version]) -> list[str]:
         if not self.versions_dir.is_dir():
             return []
@@ -408,7 +449,7 @@ class Artifact:
             name = path.name
             if name == LATEST:
                 continue
-            if name.startswith("."):
+            if name.startswith(".") and TMP_MARK in name:
                 continue  # a killed export's temporary, removed by the next one
             stem = name.removesuffix(".tar.gz").removesuffix(".zip")
             if stem != name and stem in by_id and path.is_file():
@@ -487,9 +528,7 @@ def _check_history(history: History, versions: list[Version]) -> list[str]:
             problems.append(f"{label}: two versions share this id")
         seen[label] = version.commit
         target = history.tag_target(version.id)
-        if target is None:
-            problems.append(f"{label}: tag refs/tags/{label} is missing")
-        elif target != version.commit:
+        if target is not None and target != version.commit:
             problems.append(f"{label}: tag names commit {target}, not {version.commit}")
         try:
             recomputed = history.sha256_of_tree(version.tree, trust_cache=False)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from helpers import Listing, listing_of, run_git, write_tree
 
 from gitversions.cli import cli
 from gitversions.store import Store
-
-GIT = shutil.which("git")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,26 +48,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "home").mkdir(exist_ok=True)
 
 
-def run_git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
-    """Run the real git CLI and return its stdout (the judge of what we write)."""
-    assert GIT is not None, "git is required for the tests"
-    proc = subprocess.run(
-        [GIT, *args], cwd=cwd, capture_output=True, text=True, check=False
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)} failed:\n{proc.stderr}")
-    return proc.stdout
-
-
 @pytest.fixture
 def git() -> Callable[..., str]:
     """The real git CLI: ``git("--git-dir", path, "log")`` returns stdout."""
     return run_git
-
-
-def fsck(history: Path) -> None:
-    """Assert that ``git fsck --strict`` finds nothing wrong."""
-    run_git("--git-dir", str(history), "fsck", "--strict", "--no-dangling")
 
 
 @pytest.fixture
@@ -85,19 +66,6 @@ def store(store_root: Path) -> Store:
     s = Store(store_root)
     s.init()
     return s
-
-
-def write_tree(base: Path, files: dict[str, str | bytes]) -> Path:
-    """Create files under ``base`` from a mapping of relative path to content."""
-    base.mkdir(parents=True, exist_ok=True)
-    for rel, content in files.items():
-        path = base / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return base
 
 
 @pytest.fixture
@@ -138,27 +106,9 @@ def invoke(runner: CliRunner, store_root: Path) -> Callable[..., Result]:
 
 
 @pytest.fixture
-def listing() -> Callable[[Path], dict[str, tuple[int, bytes | str]]]:
+def listing() -> Callable[[Path], Listing]:
     """Snapshot of a directory: relative path -> (mode, content or link target)."""
-
-    def take(base: Path) -> dict[str, tuple[int, bytes | str]]:
-        result: dict[str, tuple[int, bytes | str]] = {}
-        if not base.exists():
-            return result
-        for root, dirs, files in os.walk(base):
-            for name in sorted(dirs + files):
-                path = Path(root) / name
-                rel = path.relative_to(base).as_posix()
-                st = path.lstat()
-                if path.is_symlink():
-                    result[rel] = (st.st_mode, os.readlink(path))
-                elif path.is_file():
-                    result[rel] = (st.st_mode, path.read_bytes())
-                else:
-                    result[rel] = (st.st_mode, b"")
-        return result
-
-    return take
+    return listing_of
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
 from click.testing import CliRunner, Result
 
@@ -26,22 +26,14 @@ NAME = "canvas-design"
 T0 = 1_700_000_000
 
 Invoke = Callable[..., Result]
-Listing = Callable[[Path], dict[str, tuple[int, bytes | str]]]
+Listing = Callable[[Path], helpers.Listing]
 
 
 @pytest.fixture(autouse=True)
 def _histories_pass_fsck(tmp_path: Path) -> Iterator[None]:
     """Every history a test writes must pass ``git fsck --strict``."""
     yield
-    for history in tmp_path.rglob("history.git"):
-        if (history / "HEAD").is_file():
-            proc = subprocess.run(
-                ["git", "--git-dir", str(history), "fsck", "--strict", "--no-dangling"],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            assert proc.returncode == 0, f"fsck {history}:\n{proc.stdout}{proc.stderr}"
+    helpers.fsck_histories_under(tmp_path, check_stderr=False)
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +95,7 @@ def refused(
     return lines[0]
 
 
-def describe_change(
-    before: dict[str, tuple[int, bytes | str]],
-    after: dict[str, tuple[int, bytes | str]],
-) -> str:
+def describe_change(before: helpers.Listing, after: helpers.Listing) -> str:
     added = sorted(set(after) - set(before))
     removed = sorted(set(before) - set(after))
     changed = sorted(p for p in set(before) & set(after) if before[p] != after[p])

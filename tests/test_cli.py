@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from helpers import fsck_histories_under, ok, ok_json
 
 from gitversions.cli import cli
 
@@ -61,29 +62,7 @@ Invoke = Callable[..., Result]
 def _histories_pass_fsck(tmp_path: Path) -> Iterator[None]:
     """Every history a test writes must pass ``git fsck --strict``."""
     yield
-    for history in tmp_path.rglob("history.git"):
-        if (history / "HEAD").is_file():
-            proc = subprocess.run(
-                ["git", "--git-dir", str(history), "fsck", "--strict", "--no-dangling"],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            assert proc.returncode == 0, f"fsck {history}:\n{proc.stdout}{proc.stderr}"
-
-
-def ok(result: Result) -> Result:
-    """Assert a successful run and return it."""
-    assert result.exit_code == 0, (
-        f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-        f"\n{result.exception!r}"
-    )
-    assert "Traceback" not in result.output
-    return result
-
-
-def as_json(result: Result) -> Any:
-    return json.loads(ok(result).stdout)
+    fsck_histories_under(tmp_path, check_stderr=False)
 
 
 def tree_of(base: Path) -> dict[str, tuple[bool, bytes]]:
@@ -118,7 +97,7 @@ def two_versions(
     """A skill with two versions: (src, v1 record, v2 record, v1 content)."""
     src = make_skill(NAME)
     v1_content = tree_of(src)
-    v1 = as_json(
+    v1 = ok_json(
         invoke(
             "--json",
             "snapshot",
@@ -133,7 +112,7 @@ def two_versions(
     (src / "SKILL.md").write_text("# Canvas design\n\nDraw better things.\n")
     (src / "reference.md").unlink()
     (src / "examples.md").write_text("An example.\n")
-    v2 = as_json(invoke("--json", "snapshot", NAME, str(src), "-m", "second\n\nbody"))
+    v2 = ok_json(invoke("--json", "snapshot", NAME, str(src), "-m", "second\n\nbody"))
     return src, v1, v2, v1_content
 
 
@@ -149,9 +128,9 @@ def test_init_creates_root_and_config_text(invoke: Invoke, store_root: Path) -> 
 
 
 def test_init_json(invoke: Invoke, store_root: Path) -> None:
-    data = as_json(invoke("--json", "init"))
+    data = ok_json(invoke("--json", "init"))
     assert data == {"root": str(store_root), "created": True}
-    assert as_json(invoke("--json", "init"))["created"] is False
+    assert ok_json(invoke("--json", "init"))["created"] is False
     tomllib.loads((store_root / "gitversions.toml").read_text())
 
 
@@ -195,18 +174,18 @@ def test_snapshot_unchanged_text_and_json(invoke: Invoke, two_versions: Any) -> 
     text = ok(invoke("snapshot", NAME, str(src)))
     assert "unchanged" in text.stdout
     assert v2["id"] in text.stdout
-    data = as_json(invoke("--json", "snapshot", NAME, str(src)))
+    data = ok_json(invoke("--json", "snapshot", NAME, str(src)))
     assert data["unchanged"] is True
     assert {k: v for k, v in data.items() if k != "unchanged"} == {
         k: v for k, v in v2.items() if k != "unchanged"
     }
-    log = as_json(invoke("--json", "log", NAME))
+    log = ok_json(invoke("--json", "log", NAME))
     assert [v["id"] for v in log] == [v2["id"], two_versions[1]["id"]]
 
 
 def test_snapshot_force_records_same_content(invoke: Invoke, two_versions: Any) -> None:
     src, _, v2, _ = two_versions
-    forced = as_json(invoke("--json", "snapshot", NAME, str(src), "--force"))
+    forced = ok_json(invoke("--json", "snapshot", NAME, str(src), "--force"))
     assert forced["unchanged"] is False
     assert forced["number"] == 3
     assert forced["hash"] == v2["hash"]
@@ -221,15 +200,15 @@ def test_snapshot_single_file(invoke: Invoke, tmp_path: Path, store_root: Path) 
     cmd.write_text("Review the diff.\n")
     text = ok(invoke("snapshot", "review", str(cmd)))
     assert "recorded v1-" in text.stdout
-    first = as_json(invoke("--json", "show", "review"))
+    first = ok_json(invoke("--json", "show", "review"))
     assert first["source"] == "local"  # a new artifact without --source
     assert first["files_changed"] == ["review.md"]
     cmd.write_text("Review the diff carefully.\n")
-    data = as_json(invoke("--json", "snapshot", "review", str(cmd)))
+    data = ok_json(invoke("--json", "snapshot", "review", str(cmd)))
     check_version({k: v for k, v in data.items() if k != "unchanged"})
     assert data["modified"] == ["review.md"]
     assert data["number"] == 2
-    hashed = as_json(invoke("--json", "hash", str(cmd)))
+    hashed = ok_json(invoke("--json", "hash", str(cmd)))
     assert hashed["hash"] == data["hash"]
     ok(invoke("export", "review"))
     latest = store_root / "artifacts" / "review" / "versions" / "latest"
@@ -244,8 +223,8 @@ def test_list_text_and_json(invoke: Invoke, two_versions: Any, tmp_path: Path) -
     _, _, v2, _ = two_versions
     cmd = tmp_path / "agent.md"
     cmd.write_text("An agent.\n")
-    single = as_json(invoke("--json", "snapshot", "agent", str(cmd)))
-    rows = as_json(invoke("--json", "list"))
+    single = ok_json(invoke("--json", "snapshot", "agent", str(cmd)))
+    rows = ok_json(invoke("--json", "list"))
     assert rows == [
         {"name": "agent", "versions": 1, "latest": single["id"]},
         {"name": NAME, "versions": 2, "latest": v2["id"]},
@@ -257,7 +236,7 @@ def test_list_text_and_json(invoke: Invoke, two_versions: Any, tmp_path: Path) -
 
 
 def test_list_empty_store(invoke: Invoke, store: Any) -> None:
-    assert as_json(invoke("--json", "list")) == []
+    assert ok_json(invoke("--json", "list")) == []
     result = ok(invoke("list"))
     assert result.stdout == ""
     assert "no artifacts" in result.stderr
@@ -284,7 +263,7 @@ def test_log_text(invoke: Invoke, two_versions: Any) -> None:
 
 def test_log_json(invoke: Invoke, two_versions: Any) -> None:
     _, v1, v2, _ = two_versions
-    records = as_json(invoke("--json", "log", NAME))
+    records = ok_json(invoke("--json", "log", NAME))
     assert [r["id"] for r in records] == [v2["id"], v1["id"]]
     for record in records:
         check_version(record)
@@ -306,7 +285,7 @@ def test_show_text_is_version_toml(invoke: Invoke, two_versions: Any) -> None:
 
 def test_show_json(invoke: Invoke, two_versions: Any) -> None:
     _, v1, _, _ = two_versions
-    record = as_json(invoke("--json", "show", NAME, "v1"))
+    record = ok_json(invoke("--json", "show", NAME, "v1"))
     check_version(record)
     assert record == {k: v for k, v in v1.items() if k != "unchanged"}
 
@@ -338,7 +317,7 @@ def test_show_ref_syntax(
         "latest~1": "latest~1",
         "latest~0": "latest~0",
     }
-    record = as_json(invoke("--json", "show", NAME, refs[form]))
+    record = ok_json(invoke("--json", "show", NAME, refs[form]))
     assert record["id"] == (v1 if expected == 1 else v2)["id"]
 
 
@@ -348,7 +327,7 @@ def test_show_four_hex_digit_prefix(invoke: Invoke, two_versions: Any) -> None:
     others = (v1["hash"], v1["commit"], v2["commit"])
     if any(o.startswith(prefix) for o in others):  # pragma: no cover - 1 in 20000
         pytest.skip("prefix happens to be ambiguous")
-    assert as_json(invoke("--json", "show", NAME, prefix))["id"] == v2["id"]
+    assert ok_json(invoke("--json", "show", NAME, prefix))["id"] == v2["id"]
 
 
 # -- diff ---------------------------------------------------------------------
@@ -374,7 +353,7 @@ def test_diff_one_ref_text(invoke: Invoke, two_versions: Any) -> None:
 
 def test_diff_one_ref_json(invoke: Invoke, two_versions: Any) -> None:
     _, v1, v2, _ = two_versions
-    data = as_json(invoke("--json", "diff", NAME, "latest"))
+    data = ok_json(invoke("--json", "diff", NAME, "latest"))
     assert set(data) == DIFF_KEYS
     assert data["from"] == v1["id"]
     assert data["to"] == v2["id"]
@@ -382,14 +361,14 @@ def test_diff_one_ref_json(invoke: Invoke, two_versions: Any) -> None:
     assert data["modified"] == ["SKILL.md"]
     assert data["deleted"] == ["reference.md"]
     assert data["files_changed"] == ["SKILL.md", "examples.md", "reference.md"]
-    root = as_json(invoke("--json", "diff", NAME, "v1"))
+    root = ok_json(invoke("--json", "diff", NAME, "v1"))
     assert root["from"] is None
     assert root["added"] == ["SKILL.md", "reference.md", "scripts/process.js"]
 
 
 def test_diff_two_refs_text_and_json(invoke: Invoke, two_versions: Any) -> None:
     _, v1, v2, _ = two_versions
-    backwards = as_json(invoke("--json", "diff", NAME, v2["id"], v1["id"]))
+    backwards = ok_json(invoke("--json", "diff", NAME, v2["id"], v1["id"]))
     assert backwards["from"] == v2["id"]
     assert backwards["to"] == v1["id"]
     assert backwards["added"] == ["reference.md"]
@@ -398,7 +377,7 @@ def test_diff_two_refs_text_and_json(invoke: Invoke, two_versions: Any) -> None:
     text = ok(invoke("diff", NAME, "v2", "v1"))
     marks = dict(line.split("  ", 1)[::-1] for line in text.stdout.splitlines())
     assert marks == {"reference.md": "A", "SKILL.md": "M", "examples.md": "D"}
-    same = as_json(invoke("--json", "diff", NAME, "v1", "v1"))
+    same = ok_json(invoke("--json", "diff", NAME, "v1", "v1"))
     assert same["files_changed"] == []
     assert same["summary"] == "no changes"
     assert ok(invoke("diff", NAME, "v1", "v1")).stdout == ""
@@ -417,7 +396,7 @@ def test_diff_patch_text(invoke: Invoke, two_versions: Any) -> None:
 
 
 def test_diff_patch_json(invoke: Invoke, two_versions: Any) -> None:
-    data = as_json(invoke("--json", "diff", NAME, "v2", "--patch"))
+    data = ok_json(invoke("--json", "diff", NAME, "v2", "--patch"))
     assert set(data) == DIFF_KEYS | {"patch"}
     assert "+Draw better things.\n" in data["patch"]
     text = ok(invoke("diff", NAME, "v2", "--patch")).stdout
@@ -447,7 +426,7 @@ def test_diff_patch_applies_with_git_apply(
     assert (work / "SKILL.md").read_text() == "# Canvas design\n\nDraw better things.\n"
     assert not (work / "reference.md").exists()
     assert (work / "examples.md").read_text() == "An example.\n"
-    assert as_json(invoke("--json", "hash", str(work)))["hash"] == v2["hash"]
+    assert ok_json(invoke("--json", "hash", str(work)))["hash"] == v2["hash"]
 
 
 # -- export -------------------------------------------------------------------
@@ -467,7 +446,7 @@ def test_export_dir_default_text_and_json(
     assert {**meta["version"], **meta["changes"]} == {
         k: v for k, v in v1.items() if k != "unchanged"
     }
-    again = as_json(invoke("--json", "export", NAME))
+    again = ok_json(invoke("--json", "export", NAME))
     assert again == {
         "target": str(versions),
         "written": [],
@@ -479,7 +458,7 @@ def test_export_dir_default_text_and_json(
 def test_export_to_dir_json(invoke: Invoke, two_versions: Any, tmp_path: Path) -> None:
     _, v1, v2, v1_content = two_versions
     out = tmp_path / "out"
-    data = as_json(invoke("--json", "export", NAME, "--to", str(out)))
+    data = ok_json(invoke("--json", "export", NAME, "--to", str(out)))
     assert data["target"] == str(out)
     assert data["written"] == [v1["id"], v2["id"]]
     assert data["latest"] == v2["id"]
@@ -492,7 +471,7 @@ def test_export_to_dir_json(invoke: Invoke, two_versions: Any, tmp_path: Path) -
 def test_export_one_ref(invoke: Invoke, two_versions: Any, tmp_path: Path) -> None:
     _, v1, _, _ = two_versions
     out = tmp_path / "one"
-    data = as_json(invoke("--json", "export", NAME, "v1", "--to", str(out)))
+    data = ok_json(invoke("--json", "export", NAME, "v1", "--to", str(out)))
     assert v1["id"] in data["written"]
     assert (out / v1["id"] / ".version.toml").is_file()
 
@@ -517,7 +496,7 @@ def test_export_tar_gz(invoke: Invoke, two_versions: Any, tmp_path: Path) -> Non
             assert extracted is not None
             assert extracted.read() == data
             assert bool(member.mode & 0o100) == exe
-    data = as_json(
+    data = ok_json(
         invoke("--json", "export", NAME, "v2", "--format", "tar.gz", "--to", str(out))
     )
     assert data["written"] == [f"{v2['id']}.tar.gz"]
@@ -526,7 +505,7 @@ def test_export_tar_gz(invoke: Invoke, two_versions: Any, tmp_path: Path) -> Non
 def test_export_zip(invoke: Invoke, two_versions: Any, tmp_path: Path) -> None:
     _, v1, v2, v1_content = two_versions
     out = tmp_path / "zips"
-    data = as_json(
+    data = ok_json(
         invoke("--json", "export", NAME, "--format", "zip", "--to", str(out))
     )
     assert data["written"] == [f"{v1['id']}.zip", f"{v2['id']}.zip"]
@@ -560,10 +539,10 @@ def test_restore_into_new_dest(
 
 def test_restore_rollback_json(invoke: Invoke, two_versions: Any) -> None:
     src, v1, _, v1_content = two_versions
-    data = as_json(invoke("--json", "restore", NAME, "latest~1", str(src)))
+    data = ok_json(invoke("--json", "restore", NAME, "latest~1", str(src)))
     assert data == {"id": v1["id"], "dest": str(src)}
     assert tree_of(src) == v1_content
-    assert as_json(invoke("--json", "hash", str(src)))["hash"] == v1["hash"]
+    assert ok_json(invoke("--json", "hash", str(src)))["hash"] == v1["hash"]
 
 
 def test_restore_refuses_unrecorded_content(invoke: Invoke, two_versions: Any) -> None:
@@ -585,7 +564,7 @@ def test_restore_single_file_into_directory(invoke: Invoke, tmp_path: Path) -> N
     ok(invoke("snapshot", "review", str(cmd)))
     dest = tmp_path / "project" / "commands"
     dest.mkdir(parents=True)
-    data = as_json(invoke("--json", "restore", "review", "v1", str(dest)))
+    data = ok_json(invoke("--json", "restore", "review", "v1", str(dest)))
     assert data["dest"] == str(dest / "review.md")
     assert (dest / "review.md").read_text() == "one\n"
 
@@ -597,7 +576,9 @@ def test_verify_ok_text_and_json(invoke: Invoke, two_versions: Any) -> None:
     ok(invoke("export", NAME))
     assert ok(invoke("verify")).stdout.splitlines() == [f"ok: {NAME}"]
     assert ok(invoke("verify", NAME)).stdout.splitlines() == [f"ok: {NAME}"]
-    assert as_json(invoke("--json", "verify")) == {NAME: {"ok": True, "problems": []}}
+    assert ok_json(invoke("--json", "verify")) == {
+        NAME: {"ok": True, "problems": [], "pending": []}
+    }
 
 
 def test_verify_names_tampered_file(
@@ -634,7 +615,7 @@ def test_verify_names_deleted_and_extra_files(
     assert result.exit_code == 1
     assert "examples.md" in result.stdout
     assert "stray.txt" in result.stdout
-    fixed = as_json(invoke("--json", "export", NAME, "--repair"))
+    fixed = ok_json(invoke("--json", "export", NAME, "--repair"))
     assert v2["id"] in fixed["written"]
     assert (version_dir / "examples.md").read_text() == "An example.\n"
     assert not (version_dir / "stray.txt").exists()
@@ -651,7 +632,7 @@ def test_gc_text_and_json(invoke: Invoke, two_versions: Any, store_root: Path) -
     assert "pack" in text.stdout
     history = store_root / "artifacts" / NAME / "history.git"
     assert list((history / "objects" / "pack").glob("*.pack"))
-    data = as_json(invoke("--json", "gc", NAME))
+    data = ok_json(invoke("--json", "gc", NAME))
     assert set(data) == {NAME}
     assert set(data[NAME]) == {
         "loose_objects_before",
@@ -662,7 +643,7 @@ def test_gc_text_and_json(invoke: Invoke, two_versions: Any, store_root: Path) -
     }
     assert data[NAME]["loose_objects_after"] == 0
     # Everything still reads the same after packing.
-    assert [v["id"] for v in as_json(invoke("--json", "log", NAME))] == [
+    assert [v["id"] for v in ok_json(invoke("--json", "log", NAME))] == [
         v2["id"],
         v1["id"],
     ]
@@ -678,11 +659,11 @@ def test_hash_text_and_json(
     src = make_skill(NAME)
     value = ok(invoke("hash", str(src))).stdout.strip()
     assert len(value) == 64
-    assert as_json(invoke("--json", "hash", str(src))) == {
+    assert ok_json(invoke("--json", "hash", str(src))) == {
         "path": str(src),
         "hash": value,
     }
-    recorded = as_json(invoke("--json", "snapshot", NAME, str(src)))
+    recorded = ok_json(invoke("--json", "snapshot", NAME, str(src)))
     assert recorded["hash"] == value
     # The definition: git's SHA-256 tree id of the directory.
     work = src.parent / "judge"
@@ -701,7 +682,7 @@ def test_validate_text_and_json(
     files = [str(versions / v / ".version.toml") for v in (v1["id"], v2["id"])]
     text = ok(invoke("validate", *files))
     assert text.stdout.splitlines() == [f"{f}: ok" for f in files]
-    data = as_json(invoke("--json", "validate", *files))
+    data = ok_json(invoke("--json", "validate", *files))
     assert data == {f: {"ok": True, "problems": []} for f in files}
 
 
@@ -745,7 +726,7 @@ def test_root_from_environment(
     ok(result)
     assert (root / "artifacts" / NAME / "history.git" / "HEAD").is_file()
     listed = runner.invoke(cli, ["--json", "list"], env={"GITVERSIONS_ROOT": str(root)})
-    assert [r["name"] for r in as_json(listed)] == [NAME]
+    assert [r["name"] for r in ok_json(listed)] == [NAME]
 
 
 def test_root_option_beats_environment(
@@ -781,7 +762,7 @@ def test_project_with_dir(
     src = make_skill(NAME)
     ok(runner.invoke(cli, ["--project", str(project), "snapshot", NAME, str(src)]))
     assert (project / ".claude" / "artifacts" / NAME / "history.git").is_dir()
-    rows = as_json(runner.invoke(cli, ["--project", str(project), "--json", "list"]))
+    rows = ok_json(runner.invoke(cli, ["--project", str(project), "--json", "list"]))
     assert [r["name"] for r in rows] == [NAME]
 
 
@@ -791,7 +772,7 @@ def test_bare_project_before_an_option(
     src = make_skill(NAME)
     ok(runner.invoke(cli, ["--project", "-q", "snapshot", NAME, str(src)]))
     assert (chdir / ".claude" / "artifacts" / NAME / "history.git").is_dir()
-    rows = as_json(runner.invoke(cli, ["--project", "--json", "list"]))
+    rows = ok_json(runner.invoke(cli, ["--project", "--json", "list"]))
     assert [r["name"] for r in rows] == [NAME]
 
 

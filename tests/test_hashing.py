@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers import scanned_paths, write_tree
 
 from gitversions import hashing
 from gitversions.errors import SourceError
@@ -20,7 +21,6 @@ from gitversions.hashing import (
     MODE_FILE,
     MODE_LINK,
     MODE_TREE,
-    DirNode,
     FileNode,
     LinkNode,
     content_hash,
@@ -30,32 +30,6 @@ from gitversions.hashing import (
     scan_source,
 )
 from gitversions.paths import MAX_DEPTH
-
-
-def build(base: Path, files: dict[str, str | bytes]) -> Path:
-    base.mkdir(parents=True, exist_ok=True)
-    for rel, content in files.items():
-        path = base / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return base
-
-
-def paths_of(node: DirNode, prefix: str = "") -> dict[str, str]:
-    """Flatten a scanned tree: POSIX path -> kind (file, exec, link)."""
-    out: dict[str, str] = {}
-    for raw, child in node.children.items():
-        rel = prefix + raw.decode("utf-8")
-        if isinstance(child, DirNode):
-            out.update(paths_of(child, rel + "/"))
-        elif isinstance(child, LinkNode):
-            out[rel] = "link"
-        else:
-            out[rel] = "exec" if child.mode == MODE_EXEC else "file"
-    return out
 
 
 def git_blob_id(data: bytes, algorithm: str = "sha256") -> bytes:
@@ -77,7 +51,7 @@ class PatchedOs(ModuleType):
 
 
 def test_directory_source(tmp_path: Path) -> None:
-    src = build(
+    src = write_tree(
         tmp_path / "skill",
         {"SKILL.md": "# s\n", "scripts/run.sh": "#!/bin/sh\n", "docs/a/b.md": "b"},
     )
@@ -86,7 +60,7 @@ def test_directory_source(tmp_path: Path) -> None:
     source = scan_source(src)
     assert source.kind == "dir"
     assert source.path == src
-    assert paths_of(source.root) == {
+    assert scanned_paths(source.root) == {
         "SKILL.md": "file",
         "scripts/run.sh": "exec",
         "docs/a/b.md": "file",
@@ -96,10 +70,10 @@ def test_directory_source(tmp_path: Path) -> None:
 
 
 def test_single_file_source_is_a_tree_holding_that_file(tmp_path: Path) -> None:
-    src = build(tmp_path / "commands", {"review.md": "Review the code.\n"})
+    src = write_tree(tmp_path / "commands", {"review.md": "Review the code.\n"})
     source = scan_source(src / "review.md")
     assert source.kind == "file"
-    assert paths_of(source.root) == {"review.md": "file"}
+    assert scanned_paths(source.root) == {"review.md": "file"}
     node = source.root.children[b"review.md"]
     assert isinstance(node, FileNode)
     assert node.size == len("Review the code.\n")
@@ -107,9 +81,9 @@ def test_single_file_source_is_a_tree_holding_that_file(tmp_path: Path) -> None:
 
 
 def test_single_executable_file_keeps_its_mode(tmp_path: Path) -> None:
-    src = build(tmp_path, {"tool.sh": "#!/bin/sh\n"}) / "tool.sh"
+    src = write_tree(tmp_path, {"tool.sh": "#!/bin/sh\n"}) / "tool.sh"
     src.chmod(0o700)
-    assert paths_of(scan_source(src).root) == {"tool.sh": "exec"}
+    assert scanned_paths(scan_source(src).root) == {"tool.sh": "exec"}
 
 
 @pytest.mark.parametrize(
@@ -127,20 +101,20 @@ def test_single_executable_file_keeps_its_mode(tmp_path: Path) -> None:
     ],
 )
 def test_exec_bit_is_the_owners(tmp_path: Path, mode: int, kind: str) -> None:
-    src = build(tmp_path / "s", {"f": "x"})
+    src = write_tree(tmp_path / "s", {"f": "x"})
     (src / "f").chmod(mode)
-    assert paths_of(scan_source(src).root) == {"f": kind}
+    assert scanned_paths(scan_source(src).root) == {"f": kind}
 
 
 def test_symlinks_are_recorded_not_followed(tmp_path: Path) -> None:
-    outside = build(tmp_path / "outside", {"secret.txt": "secret"})
-    src = build(tmp_path / "s", {"real/file.txt": "x"})
+    outside = write_tree(tmp_path / "outside", {"secret.txt": "secret"})
+    src = write_tree(tmp_path / "s", {"real/file.txt": "x"})
     (src / "to-dir").symlink_to("real")
     (src / "to-outside").symlink_to(outside)
     (src / "up").symlink_to("../outside/secret.txt")
     (src / "dangling").symlink_to("nowhere")
     source = scan_source(src)
-    assert paths_of(source.root) == {
+    assert scanned_paths(source.root) == {
         "real/file.txt": "file",
         "to-dir": "link",
         "to-outside": "link",
@@ -154,12 +128,12 @@ def test_symlinks_are_recorded_not_followed(tmp_path: Path) -> None:
 
 
 def test_empty_directories_are_absent(tmp_path: Path) -> None:
-    src = build(tmp_path / "s", {"a/keep.txt": "k"})
+    src = write_tree(tmp_path / "s", {"a/keep.txt": "k"})
     (src / "empty").mkdir()
     (src / "nested" / "empty" / "deeper").mkdir(parents=True)
     (src / "a" / "empty-too").mkdir()
     source = scan_source(src)
-    assert paths_of(source.root) == {"a/keep.txt": "file"}
+    assert scanned_paths(source.root) == {"a/keep.txt": "file"}
     assert set(source.root.children) == {b"a"}
 
 
@@ -175,7 +149,7 @@ def test_empty_source_directory_is_an_empty_tree(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", [".git", ".GIT", ".Git", ".gIt"])
 def test_git_entries_in_any_case_are_excluded(tmp_path: Path, name: str) -> None:
-    src = build(
+    src = write_tree(
         tmp_path / "s",
         {
             "SKILL.md": "s",
@@ -189,7 +163,7 @@ def test_git_entries_in_any_case_are_excluded(tmp_path: Path, name: str) -> None
     )
     (src / "deeper").mkdir()
     (src / "deeper" / name).write_text("gitdir: ../elsewhere\n")  # a .git *file*
-    assert paths_of(scan_source(src).root) == {
+    assert scanned_paths(scan_source(src).root) == {
         "SKILL.md": "file",
         "sub/file.txt": "file",
         ".gitignore": "file",
@@ -198,11 +172,11 @@ def test_git_entries_in_any_case_are_excluded(tmp_path: Path, name: str) -> None
 
 
 def test_gitignore_is_content_not_instructions(tmp_path: Path) -> None:
-    src = build(
+    src = write_tree(
         tmp_path / "s",
         {".gitignore": "*.log\nbuild/\n", "debug.log": "d", "build/out.txt": "o"},
     )
-    assert paths_of(scan_source(src).root) == {
+    assert scanned_paths(scan_source(src).root) == {
         ".gitignore": "file",
         "debug.log": "file",
         "build/out.txt": "file",
@@ -263,21 +237,21 @@ EXCLUDE_TREE = {
 def test_exclude_patterns(
     tmp_path: Path, patterns: tuple[str, ...], left_out: set[str]
 ) -> None:
-    src = build(tmp_path / "s", dict(EXCLUDE_TREE))
-    kept = set(paths_of(scan_source(src, patterns).root))
+    src = write_tree(tmp_path / "s", dict(EXCLUDE_TREE))
+    kept = set(scanned_paths(scan_source(src, patterns).root))
     assert kept == set(EXCLUDE_TREE) - left_out
 
 
 def test_excluding_every_file_of_a_directory_drops_the_directory(
     tmp_path: Path,
 ) -> None:
-    src = build(tmp_path / "s", {"SKILL.md": "s", "cache/a.pyc": "x"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s", "cache/a.pyc": "x"})
     assert set(scan_source(src, ["*.pyc"]).root.children) == {b"SKILL.md"}
 
 
 def test_excluded_files_do_not_change_the_hash(tmp_path: Path) -> None:
-    clean = build(tmp_path / "clean", {"SKILL.md": "s", "lib/m.py": "m"})
-    dirty = build(
+    clean = write_tree(tmp_path / "clean", {"SKILL.md": "s", "lib/m.py": "m"})
+    dirty = write_tree(
         tmp_path / "dirty",
         {"SKILL.md": "s", "lib/m.py": "m", "lib/m.pyc": "junk", "x.pyc": "junk"},
     )
@@ -297,7 +271,7 @@ def test_missing_src_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("target", ["real-dir", "real-file.md", "missing"])
 def test_src_symlink_is_refused(tmp_path: Path, target: str) -> None:
-    build(tmp_path, {"real-dir/SKILL.md": "s", "real-file.md": "f"})
+    write_tree(tmp_path, {"real-dir/SKILL.md": "s", "real-file.md": "f"})
     link = tmp_path / "link"
     link.symlink_to(target)
     with pytest.raises(SourceError, match="symbolic link") as info:
@@ -306,7 +280,7 @@ def test_src_symlink_is_refused(tmp_path: Path, target: str) -> None:
 
 
 def test_fifo_inside_src_is_refused(tmp_path: Path) -> None:
-    src = build(tmp_path / "s", {"SKILL.md": "s"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s"})
     os.mkfifo(src / "pipe")
     with pytest.raises(SourceError, match=r"pipe.*fifo"):
         scan_source(src)
@@ -321,7 +295,7 @@ def test_fifo_as_src_is_refused(tmp_path: Path) -> None:
 def test_socket_inside_src_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = build(tmp_path / "s", {"SKILL.md": "s", "sub/x": "x"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s", "sub/x": "x"})
     monkeypatch.chdir(src / "sub")  # bind a short relative path (AF_UNIX limit)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -333,7 +307,7 @@ def test_socket_inside_src_is_refused(
 
 
 def test_device_inside_src_is_refused(tmp_path: Path) -> None:
-    src = build(tmp_path / "s", {"SKILL.md": "s"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s"})
     try:
         os.mknod(src / "null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
     except (PermissionError, OSError):
@@ -343,7 +317,7 @@ def test_device_inside_src_is_refused(tmp_path: Path) -> None:
 
 
 def test_non_utf8_file_name_is_refused(tmp_path: Path) -> None:
-    src = build(tmp_path / "s", {"SKILL.md": "s"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s"})
     raw = os.fsencode(src) + b"/caf\xe9.md"
     with open(raw, "wb") as fh:
         fh.write(b"latin-1 name")
@@ -352,7 +326,7 @@ def test_non_utf8_file_name_is_refused(tmp_path: Path) -> None:
 
 
 def test_non_utf8_directory_name_is_refused(tmp_path: Path) -> None:
-    src = build(tmp_path / "s", {"SKILL.md": "s"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s"})
     os.mkdir(os.fsencode(src) + b"/\xff\xfe")
     with open(os.fsencode(src) + b"/\xff\xfe/f", "wb") as fh:
         fh.write(b"x")
@@ -376,7 +350,7 @@ def test_non_utf8_directory_name_is_refused(tmp_path: Path) -> None:
 def test_names_that_cannot_be_exported_safely_are_refused(
     tmp_path: Path, name: str
 ) -> None:
-    src = build(tmp_path / "s", {"SKILL.md": "s", f"sub/{name}": "x"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s", f"sub/{name}": "x"})
     with pytest.raises(SourceError) as info:
         scan_source(src)
     message = str(info.value)
@@ -384,7 +358,7 @@ def test_names_that_cannot_be_exported_safely_are_refused(
 
 
 def test_backslash_in_single_file_src_is_refused(tmp_path: Path) -> None:
-    src = build(tmp_path, {"a\\b.md": "x"}) / "a\\b.md"
+    src = write_tree(tmp_path, {"a\\b.md": "x"}) / "a\\b.md"
     with pytest.raises(SourceError, match="backslash"):
         scan_source(src)
 
@@ -392,7 +366,7 @@ def test_backslash_in_single_file_src_is_refused(tmp_path: Path) -> None:
 def test_unreadable_directory_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = build(tmp_path / "s", {"SKILL.md": "s", "locked/x": "x"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s", "locked/x": "x"})
     locked = os.fsencode(src / "locked")
 
     def scandir(path: Any) -> Any:
@@ -408,7 +382,7 @@ def test_unreadable_directory_is_refused(
 def test_unreadable_file_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = build(tmp_path / "s", {"SKILL.md": "s", "secret.md": "x"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s", "secret.md": "x"})
     source = scan_source(src)
     secret = str(src / "secret.md")
 
@@ -423,7 +397,7 @@ def test_unreadable_file_is_refused(
 
 
 def test_file_vanishing_before_it_is_read_is_refused(tmp_path: Path) -> None:
-    src = build(tmp_path / "s", {"SKILL.md": "s", "gone.md": "x"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s", "gone.md": "x"})
     source = scan_source(src)
     (src / "gone.md").unlink()
     with pytest.raises(SourceError, match=r"gone\.md.*vanished"):
@@ -433,8 +407,8 @@ def test_file_vanishing_before_it_is_read_is_refused(tmp_path: Path) -> None:
 def test_file_replaced_by_symlink_before_read_is_not_followed(
     tmp_path: Path,
 ) -> None:
-    outside = build(tmp_path / "outside", {"secret": "secret"})
-    src = build(tmp_path / "s", {"SKILL.md": "s", "f.md": "x"})
+    outside = write_tree(tmp_path / "outside", {"secret": "secret"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s", "f.md": "x"})
     source = scan_source(src)
     (src / "f.md").unlink()
     (src / "f.md").symlink_to(outside / "secret")
@@ -479,7 +453,7 @@ def _growing_reads(target: str, *, times: int) -> PatchedOs:
 def test_file_that_keeps_growing_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = build(tmp_path / "s", {"SKILL.md": "s", "log.txt": "start"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s", "log.txt": "start"})
     source = scan_source(src)
     monkeypatch.setattr(hashing, "os", _growing_reads(str(src / "log.txt"), times=1000))
     with pytest.raises(SourceError, match=r"log\.txt.*kept changing"):
@@ -489,7 +463,7 @@ def test_file_that_keeps_growing_is_refused(
 def test_file_rewritten_in_place_with_same_size_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = build(tmp_path / "s", {"data.bin": b"A" * 64})
+    src = write_tree(tmp_path / "s", {"data.bin": b"A" * 64})
     target = src / "data.bin"
     os.utime(target, ns=(10**9, 10**9))  # an old mtime, so any write changes it
     node = scan_source(src).root.children[b"data.bin"]
@@ -511,7 +485,7 @@ def test_file_rewritten_in_place_with_same_size_is_refused(
 def test_file_that_changes_once_is_read_again_never_torn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = build(tmp_path / "s", {"notes.md": "first version\n"})
+    src = write_tree(tmp_path / "s", {"notes.md": "first version\n"})
     node = scan_source(src).root.children[b"notes.md"]
     assert isinstance(node, FileNode)
     monkeypatch.setattr(hashing, "os", _growing_reads(node.path, times=1))
@@ -524,7 +498,7 @@ def test_file_that_changes_once_is_read_again_never_torn(
 def test_file_that_changed_between_scan_and_read_is_hashed_as_read(
     tmp_path: Path,
 ) -> None:
-    src = build(tmp_path / "s", {"a.md": "short"})
+    src = write_tree(tmp_path / "s", {"a.md": "short"})
     node = scan_source(src).root.children[b"a.md"]
     assert isinstance(node, FileNode)
     (src / "a.md").write_bytes(b"a much longer content than before")
@@ -613,10 +587,10 @@ def test_content_hash_is_independent_of_mtimes_and_creation_order(
         "a/z/three.md": "3",
         "c.md": "c",
     }
-    first = build(tmp_path / "first", files)
+    first = write_tree(tmp_path / "first", files)
     second = tmp_path / "second"
     for rel in reversed(list(files)):
-        build(second, {rel: files[rel]})
+        write_tree(second, {rel: files[rel]})
     for i, path in enumerate(sorted(second.rglob("*"))):
         os.utime(path, (1_000_000 + i * 7919, 2_000_000 + i * 104729))
     (first / "a" / "two.md").chmod(0o600)  # permissions other than x don't count
@@ -630,7 +604,7 @@ def test_content_hash_is_independent_of_mtimes_and_creation_order(
     ["content", "rename", "exec", "symlink", "move"],
 )
 def test_content_hash_changes_with_content(tmp_path: Path, change: str) -> None:
-    src = build(tmp_path / "s", {"SKILL.md": "s", "lib/a.md": "a"})
+    src = write_tree(tmp_path / "s", {"SKILL.md": "s", "lib/a.md": "a"})
     before = content_hash(src)
     if change == "content":
         (src / "lib" / "a.md").write_text("A")
@@ -648,12 +622,12 @@ def test_content_hash_changes_with_content(tmp_path: Path, change: str) -> None:
 
 def test_path_and_content_do_not_collide(tmp_path: Path) -> None:
     # "a/b" holding "c" is not "a" holding "b/c" or a file named "a" holding "b".
-    one = build(tmp_path / "one", {"a/b": "c"})
-    two = build(tmp_path / "two", {"a": "b/c"})
-    three = build(tmp_path / "three", {"a/b/c": ""})
+    one = write_tree(tmp_path / "one", {"a/b": "c"})
+    two = write_tree(tmp_path / "two", {"a": "b/c"})
+    three = write_tree(tmp_path / "three", {"a/b/c": ""})
     assert len({content_hash(one), content_hash(two), content_hash(three)}) == 3
 
 
 def test_single_file_hash_depends_on_its_name(tmp_path: Path) -> None:
-    build(tmp_path, {"x.md": "same", "y.md": "same"})
+    write_tree(tmp_path, {"x.md": "same", "y.md": "same"})
     assert content_hash(tmp_path / "x.md") != content_hash(tmp_path / "y.md")

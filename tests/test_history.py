@@ -6,10 +6,10 @@ import hashlib
 import os
 import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import fsck, git_write_tree, run_git, write_tree
 
 from gitversions.errors import (
     AmbiguousRefError,
@@ -23,50 +23,6 @@ from gitversions.history import History, join_message, split_message
 from gitversions.store import Store
 
 T0 = 1764496800  # 2025-11-30T10:00:00Z
-GIT = shutil.which("git") or "git"
-
-
-def run_git(*args: str | Path, cwd: Path | None = None) -> str:
-    proc = subprocess.run(
-        [GIT, *map(str, args)], cwd=cwd, capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, f"git {args} failed:\n{proc.stderr}"
-    return proc.stdout
-
-
-def fsck(history: Path) -> None:
-    """The real git must find nothing wrong with a history we wrote."""
-    proc = subprocess.run(
-        [GIT, "--git-dir", str(history), "fsck", "--strict", "--no-dangling"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "error" not in proc.stderr.lower(), proc.stderr
-
-
-def fill(base: Path, files: dict[str, str | bytes]) -> Path:
-    """Make ``base`` hold exactly ``files`` (replacing what was there)."""
-    if base.exists():
-        shutil.rmtree(base)
-    base.mkdir(parents=True)
-    for rel, content in files.items():
-        path = base / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return base
-
-
-def git_sha256_write_tree(src: Path, work: Path) -> str:
-    """What the SPEC defines as the content hash, computed by the real git."""
-    shutil.copytree(src, work, symlinks=True)
-    run_git("init", "-q", "--object-format=sha256", cwd=work)
-    run_git("add", "--all", "--force", cwd=work)
-    return run_git("write-tree", cwd=work).strip()
 
 
 CONTENTS: list[dict[str, str | bytes]] = [
@@ -83,7 +39,7 @@ def three(store: Store, tmp_path: Path) -> tuple[Store, list, list[str]]:
     versions = []
     hashes = []
     for index, files in enumerate(CONTENTS):
-        fill(src, files)
+        write_tree(src, files, replace=True)
         hashes.append(content_hash(src))
         result = store.snapshot(
             "demo", src, timestamp=T0 + 60 * index, message=f"change {index + 1}"
@@ -106,10 +62,8 @@ def test_ids_numbers_and_content_hashes(three, tmp_path: Path) -> None:
     assert versions[1].parent_versions == (versions[0].id,)
     assert versions[2].parent_versions == (versions[1].id,)
     # The content hash is exactly git's SHA-256 write-tree of the content.
-    fill(tmp_path / "again", CONTENTS[2])
-    assert versions[2].hash == git_sha256_write_tree(
-        tmp_path / "again", tmp_path / "gitwork"
-    )
+    write_tree(tmp_path / "again", CONTENTS[2], replace=True)
+    assert versions[2].hash == git_write_tree(tmp_path / "again", tmp_path / "gitwork")
     # git sees one commit per version, main at the newest, a tag per id.
     history = store.artifact("demo").history_path
     tags = run_git("--git-dir", history, "tag", "--list").split()
@@ -325,10 +279,15 @@ def test_branches_merges_and_ambiguous_numbers(tmp_path: Path) -> None:
     history = History.create(path)
     src = tmp_path / "src"
     try:
-        v1 = _record(history, fill(src, {"a": "1\n"}), T0)
-        v2a = _record(history, fill(src, {"a": "2a\n"}), T0 + 100)
+        v1 = _record(history, write_tree(src, {"a": "1\n"}, replace=True), T0)
+        v2a = _record(history, write_tree(src, {"a": "2a\n"}, replace=True), T0 + 100)
         # A sibling of v2a (same number, earlier time): main moves to it.
-        v2b = _record(history, fill(src, {"a": "2b\n"}), T0 + 50, parents=[v1.commit])
+        v2b = _record(
+            history,
+            write_tree(src, {"a": "2b\n"}, replace=True),
+            T0 + 50,
+            parents=[v1.commit],
+        )
         assert (v2a.number, v2b.number) == (2, 2)
         assert history.head() == v2b.commit
         # Both are versions (v2a through its tag), ordered by number then time.
@@ -342,7 +301,7 @@ def test_branches_merges_and_ambiguous_numbers(tmp_path: Path) -> None:
         assert history.resolve(str(v2b.id)).commit == v2b.commit
 
         # The same id again on another commit is refused, and nothing moves.
-        fill(src, {"a": "2a\n"})
+        write_tree(src, {"a": "2a\n"}, replace=True)
         with pytest.raises(ConflictError):
             history.record(
                 scan_source(src),
@@ -356,7 +315,10 @@ def test_branches_merges_and_ambiguous_numbers(tmp_path: Path) -> None:
 
         # A merge: n = 1 + the largest parent number; parents kept in order.
         v3 = _record(
-            history, fill(src, {"a": "merged\n"}), T0 + 300, [v2a.commit, v2b.commit]
+            history,
+            write_tree(src, {"a": "merged\n"}, replace=True),
+            T0 + 300,
+            [v2a.commit, v2b.commit],
         )
         assert v3.number == 3
         assert v3.parents == (v2a.commit, v2b.commit)
@@ -367,7 +329,12 @@ def test_branches_merges_and_ambiguous_numbers(tmp_path: Path) -> None:
         with pytest.raises(NotFoundError):
             history.resolve("latest~3")
         # A merge whose parents differ in number.
-        v4 = _record(history, fill(src, {"a": "4\n"}), T0 + 400, [v1.commit, v3.commit])
+        v4 = _record(
+            history,
+            write_tree(src, {"a": "4\n"}, replace=True),
+            T0 + 400,
+            [v1.commit, v3.commit],
+        )
         assert v4.number == 4
         assert v4.parent_versions == (v1.id, v3.id)
     finally:
@@ -406,8 +373,12 @@ def test_ambiguous_hash_prefix(store: Store, tmp_path: Path) -> None:
         seen[prefix] = data
     assert pair is not None
     src = tmp_path / "src"
-    first = store.snapshot("amb", fill(src, {"f": pair[0]}), timestamp=T0).version
-    second = store.snapshot("amb", fill(src, {"f": pair[1]}), timestamp=T0 + 1).version
+    first = store.snapshot(
+        "amb", write_tree(src, {"f": pair[0]}, replace=True), timestamp=T0
+    ).version
+    second = store.snapshot(
+        "amb", write_tree(src, {"f": pair[1]}, replace=True), timestamp=T0 + 1
+    ).version
     assert first.hash == _tree_hash_of_single_file(pair[0])
     assert second.hash == _tree_hash_of_single_file(pair[1])
     prefix = first.hash[:4]
@@ -614,7 +585,7 @@ def test_tag_collision_leaves_the_repository_byte_for_byte_unchanged(
 
 def test_changes_added_modified_deleted(store: Store, tmp_path: Path, git) -> None:
     src = tmp_path / "src"
-    fill(
+    write_tree(
         src,
         {
             "SKILL.md": "v1\n",
@@ -626,6 +597,7 @@ def test_changes_added_modified_deleted(store: Store, tmp_path: Path, git) -> No
             "docs/b.md": "b\n",
             "gone.md": "bye\n",
         },
+        replace=True,
     )
     v1 = store.snapshot("c", src, timestamp=T0).version
     (src / "SKILL.md").write_text("v2\n")  # content change

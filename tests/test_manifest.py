@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import fsck
+from helpers import fsck
 
 from gitversions.errors import InputError
 from gitversions.manifest import (
@@ -74,7 +74,7 @@ def test_kind_of_single_files(store: Store, tmp_path: Path) -> None:
     assert manifest(store, "notes")["kind"] == "agent"
     assert kind_for_path(Path("x"), "dir") == "skill"
     for name in ("planner", "review", "notes"):
-        fsck(store.artifact(name).history_path)
+        fsck(store.artifact(name).history_path, check_stderr=False)
 
 
 def test_kind_must_fit_the_shape(store: Store, make_skill: Callable[..., Path]) -> None:
@@ -109,15 +109,19 @@ def test_verify_reports_and_repair_rebuilds(
     path = store.artifact("canvas").home / MANIFEST_FILENAME
     good = path.read_text()
 
+    # The manifest is derived data: missing or stale, it is a note for
+    # verify --repair (or the next write), not damage (verify exits 0).
     path.unlink()
     result = invoke("verify")
-    assert result.exit_code == 1
-    assert "canvas: manifest.toml: missing" in result.stdout
+    assert result.exit_code == 0, result.output
+    assert "note: canvas: manifest.toml: missing" in result.stdout
 
     path.write_text(good.replace("version_count = 1", "version_count = 7"))
     result = invoke("--json", "verify", "canvas")
-    assert result.exit_code == 1
-    assert json.loads(result.stdout)["canvas"]["problems"] == [
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["canvas"]
+    assert report["problems"] == []
+    assert report["pending"] == [
         "canvas: manifest.toml: out of date with the history "
         "(repair with verify --repair)"
     ]
@@ -157,7 +161,7 @@ def test_empty_history_has_no_manifest(store: Store, tmp_path: Path) -> None:
     History.create(artifact.history_path).close()
     assert render_manifest(artifact) is None
     assert check_manifest(artifact) == []
-    assert artifact.repair_manifest() is False
+    assert artifact.repair() == []
 
 
 def test_a_broken_history_is_reported_by_verify_not_by_the_manifest_check(

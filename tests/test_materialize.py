@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import subprocess
 import tarfile
 import time
 import zipfile
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
+from helpers import fsck, listing_of, run_git, set_config
 
 from gitversions.errors import UnsafePathError
 from gitversions.hashing import content_hash
@@ -22,47 +22,6 @@ from gitversions.metadata import parse_version_toml, validate_version_toml
 from gitversions.store import Artifact, Store
 
 T0 = 1764496800  # 2025-11-30T10:00:00Z
-GIT = shutil.which("git") or "git"
-
-
-def run_git(*args: str | Path, cwd: Path | None = None) -> str:
-    proc = subprocess.run(
-        [GIT, *map(str, args)], cwd=cwd, capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, f"git {args} failed:\n{proc.stderr}"
-    return proc.stdout
-
-
-def fsck(history: Path) -> None:
-    """The real git must find nothing wrong with a history we wrote."""
-    proc = subprocess.run(
-        [GIT, "--git-dir", str(history), "fsck", "--strict", "--no-dangling"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "error" not in proc.stderr.lower(), proc.stderr
-
-
-def set_config(store: Store, text: str) -> Store:
-    (store.root / "gitversions.toml").write_text(text, encoding="utf-8")
-    return Store(store.root)
-
-
-def files_of(base: Path) -> dict[str, tuple[int, bytes | str]]:
-    """Files and links under ``base`` (no directories): path -> (mode, data)."""
-    result: dict[str, tuple[int, bytes | str]] = {}
-    for root, dirs, files in os.walk(base):
-        for name in dirs + files:
-            path = Path(root) / name
-            rel = path.relative_to(base).as_posix()
-            st = path.lstat()
-            if stat.S_ISLNK(st.st_mode):
-                result[rel] = (stat.S_IFMT(st.st_mode), os.readlink(path))
-            elif stat.S_ISREG(st.st_mode):
-                result[rel] = (st.st_mode, path.read_bytes())
-    return result
 
 
 @pytest.fixture
@@ -113,7 +72,7 @@ def test_export_layout(two, tmp_path: Path) -> None:
         [str(v1.id), str(v2.id), "latest"]
     )
     d1 = versions_dir / str(v1.id)
-    found = files_of(d1)
+    found = listing_of(d1, directories=False, exact_modes=False)
     assert set(found) == EXPECTED_V1 | {".version.toml"}
     # Content and modes: read-only files, executables 0555.
     assert found["SKILL.md"][1] == b"# Canvas design\n\nDraw things.\n"
@@ -497,7 +456,7 @@ def _outside(tmp_path: Path, history: Path) -> dict[str, tuple[int, bytes | str]
     """Everything under tmp_path except the history repository itself."""
     return {
         k: v
-        for k, v in files_of(tmp_path).items()
+        for k, v in listing_of(tmp_path, directories=False, exact_modes=False).items()
         if not (tmp_path / k).is_relative_to(history) and not k.endswith("/.lock")
     }
 

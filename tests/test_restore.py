@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import subprocess
 import zlib
 from pathlib import Path
 
 import pytest
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
+from helpers import fsck, listing_of, run_git
 
 from gitversions.errors import (
     CorruptionError,
@@ -23,44 +22,6 @@ from gitversions.history import join_message
 from gitversions.store import Artifact, Store
 
 T0 = 1764496800  # 2025-11-30T10:00:00Z
-GIT = shutil.which("git") or "git"
-
-
-def run_git(*args: str | Path, cwd: Path | None = None) -> str:
-    proc = subprocess.run(
-        [GIT, *map(str, args)], cwd=cwd, capture_output=True, text=True, check=False
-    )
-    assert proc.returncode == 0, f"git {args} failed:\n{proc.stderr}"
-    return proc.stdout
-
-
-def fsck(history: Path) -> None:
-    """The real git must find nothing wrong with a history we wrote."""
-    proc = subprocess.run(
-        [GIT, "--git-dir", str(history), "fsck", "--strict", "--no-dangling"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "error" not in proc.stderr.lower(), proc.stderr
-
-
-def tree_listing(base: Path) -> dict[str, tuple[int, bytes | str]]:
-    """Files, links and dirs under ``base``: path -> (mode, data or link text)."""
-    result: dict[str, tuple[int, bytes | str]] = {}
-    for root, dirs, files in os.walk(base):
-        for name in dirs + files:
-            path = Path(root) / name
-            rel = path.relative_to(base).as_posix()
-            st = path.lstat()
-            if stat.S_ISLNK(st.st_mode):
-                result[rel] = (stat.S_IFLNK, os.readlink(path))
-            elif stat.S_ISREG(st.st_mode):
-                result[rel] = (st.st_mode, path.read_bytes())
-            else:
-                result[rel] = (stat.S_IFMT(st.st_mode), b"")
-    return result
 
 
 @pytest.fixture
@@ -88,7 +49,7 @@ def test_restore_into_a_new_destination(skill, tmp_path: Path) -> None:
     version, written = artifact.restore("v1", dest)
     assert version.id == v1.id
     assert written == dest
-    found = tree_listing(dest)
+    found = listing_of(dest, exact_modes=False)
     assert set(found) == {
         "SKILL.md",
         "reference.md",
@@ -171,11 +132,11 @@ def test_unrecorded_edits_are_refused_unless_forced(
 ) -> None:
     artifact, (v1, _), src = skill
     edit(src)
-    before = tree_listing(src)
+    before = listing_of(src, exact_modes=False)
     with pytest.raises(DestinationError) as info:
         artifact.restore("v1", src)
     assert "--force" in str(info.value)
-    assert tree_listing(src) == before
+    assert listing_of(src, exact_modes=False) == before
     artifact.restore("v1", src, force=True)
     assert content_hash(src) == v1.hash
 
@@ -199,17 +160,18 @@ def test_top_level_git_dir_survives(skill, tmp_path: Path) -> None:
     run_git(
         "-c", "user.name=T", "-c", "user.email=t@e", "commit", "-qm", "wip", cwd=src
     )
-    git_before = tree_listing(src / ".git")
+    git_before = listing_of(src / ".git", exact_modes=False)
     artifact.restore("v1", src)
-    assert tree_listing(src / ".git") == git_before
+    assert listing_of(src / ".git", exact_modes=False) == git_before
     assert content_hash(src) == v1.hash
     # git still sees a repository whose working tree is now v1.
     status = run_git("status", "--porcelain", cwd=src)
     assert " D v2-only.md" in status
     assert " M SKILL.md" in status
-    git_before = tree_listing(src / ".git")  # git status refreshed its index
+    # git status refreshed its index
+    git_before = listing_of(src / ".git", exact_modes=False)
     artifact.restore("v2", src)
-    assert tree_listing(src / ".git") == git_before
+    assert listing_of(src / ".git", exact_modes=False) == git_before
     assert run_git("status", "--porcelain", cwd=src) == ""
 
 
@@ -338,11 +300,11 @@ def test_restore_into_the_store_is_refused(
     artifact.export()
     (tmp_path / "elsewhere").mkdir()
     dest = _store_dests(store, tmp_path)[where]
-    before = tree_listing(store.root)
+    before = listing_of(store.root, exact_modes=False)
     for force in (False, True):
         with pytest.raises(DestinationError):
             artifact.restore("v1", dest, force=force)
-    assert tree_listing(store.root) == before
+    assert listing_of(store.root, exact_modes=False) == before
     assert artifact.verify() == []
     fsck(artifact.history_path)
 
@@ -391,10 +353,10 @@ def test_failed_restore_leaves_destination_untouched(skill, tmp_path: Path) -> N
     raw[-2] ^= 0x01
     loose.chmod(0o644)
     loose.write_bytes(zlib.compress(bytes(raw)))
-    before = tree_listing(src.parent)
+    before = listing_of(src.parent, exact_modes=False)
     with pytest.raises(CorruptionError):
         Store(artifact.store.root).artifact("skill").restore("v1", src)
-    assert tree_listing(src.parent) == before
+    assert listing_of(src.parent, exact_modes=False) == before
     new_dest = tmp_path / "fresh"
     with pytest.raises(CorruptionError):
         Store(artifact.store.root).artifact("skill").restore("v1", new_dest)
@@ -425,12 +387,12 @@ def test_restore_of_a_crafted_unsafe_version_is_refused(skill, tmp_path: Path) -
         repo.refs[b"refs/heads/main"] = commit.id
     finally:
         repo.close()
-    before = tree_listing(tmp_path / "src")
+    before = listing_of(tmp_path / "src", exact_modes=False)
     fresh = Store(artifact.store.root).artifact("skill")
     for force in (False, True):
         with pytest.raises(UnsafePathError):
             fresh.restore("latest", src, force=force)
-    assert tree_listing(tmp_path / "src") == before
+    assert listing_of(tmp_path / "src", exact_modes=False) == before
     new_dest = tmp_path / "new"
     with pytest.raises(UnsafePathError):
         fresh.restore("latest", new_dest)

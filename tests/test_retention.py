@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import fsck
+from helpers import fsck
 
 from gitversions.config import load_config
 from gitversions.errors import ConfigError, InputError
@@ -59,7 +59,7 @@ def test_keep_newest_n(store: Store, tmp_path: Path) -> None:
     assert ids(artifact) == all_ids  # history is untouched
     assert os.readlink(artifact.versions_dir / "latest") == all_ids[-1]
     assert artifact.verify() == []
-    fsck(artifact.history_path)
+    fsck(artifact.history_path, check_stderr=False)
     # Anything pruned comes back with export.
     artifact.export([all_ids[0]])
     assert all_ids[0] in materialized(artifact)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import stat
 import subprocess
 import tomllib
 from collections.abc import Callable, Iterator
@@ -13,6 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import Result
+from helpers import content_of, fsck, fsck_histories_under, ok_json
 
 pytestmark = pytest.mark.compat
 
@@ -24,42 +22,15 @@ Git = Callable[..., str]
 Invoke = Callable[..., Result]
 
 
-def ok_json(result: Result) -> Any:
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
 def history_of(store_root: Path, name: str = NAME) -> Path:
     return store_root / "artifacts" / name / "history.git"
 
 
-def fsck(git: Git, history: Path) -> None:
-    git("--git-dir", str(history), "fsck", "--strict", "--no-dangling", "--full")
-
-
-def content_of(base: Path) -> dict[str, tuple[str, bytes | str]]:
-    """Files under base, skipping .git: path -> (kind, bytes or link target)."""
-    found: dict[str, tuple[str, bytes | str]] = {}
-    for root, dirs, files in os.walk(base):
-        dirs[:] = [d for d in dirs if d != ".git"]
-        for name in files + [d for d in dirs if (Path(root) / d).is_symlink()]:
-            path = Path(root) / name
-            rel = path.relative_to(base).as_posix()
-            if path.is_symlink():
-                found[rel] = ("link", os.readlink(path))
-            else:
-                exe = bool(path.stat().st_mode & stat.S_IXUSR)
-                found[rel] = ("exec" if exe else "file", path.read_bytes())
-    return found
-
-
 @pytest.fixture(autouse=True)
-def _histories_pass_fsck(tmp_path: Path, git: Git) -> Iterator[None]:
+def _histories_pass_fsck(tmp_path: Path) -> Iterator[None]:
     """Every history a test writes must pass ``git fsck --strict``."""
     yield
-    for history in tmp_path.rglob("history.git"):
-        if (history / "HEAD").is_file():
-            fsck(git, history)
+    fsck_histories_under(tmp_path, full=True, check_stderr=False)
 
 
 @pytest.fixture(params=["sha1", "sha256"])
@@ -91,7 +62,8 @@ def built(
                 LABEL,
                 "-m",
                 "first cut",
-            )
+            ),
+            check_traceback=False,
         )
     ]
     (src / "SKILL.md").write_text("# Canvas design\n\nDraw better things.\n")
@@ -108,13 +80,15 @@ def built(
                 FORK,
                 "-m",
                 "second\n\nwith body",
-            )
+            ),
+            check_traceback=False,
         )
     )
     (src / "reference.md").unlink()
     (src / "scripts" / "process.js").chmod(0o644)  # an exec-bit-only change
     records.append(
-        ok_json(invoke("--json", "snapshot", NAME, str(src)))  # FORK carries over
+        # FORK carries over
+        ok_json(invoke("--json", "snapshot", NAME, str(src)), check_traceback=False)
     )
     history = history_of(store_root)
     assert (history / "objects").is_dir()
@@ -142,7 +116,7 @@ def test_fsck_strict_clean(
     git: Git, store_root: Path, built: Any, object_format: str
 ) -> None:
     history = history_of(store_root)
-    fsck(git, history)
+    fsck(history, full=True, check_stderr=False)
     assert git(
         "--git-dir", str(history), "rev-parse", "--show-object-format"
     ).strip() == (object_format)
@@ -159,7 +133,7 @@ def test_fsck_after_export_and_gc(
 ) -> None:
     assert invoke("export", NAME).exit_code == 0
     assert invoke("gc", NAME).exit_code == 0
-    fsck(git, history_of(store_root))
+    fsck(history_of(store_root), full=True, check_stderr=False)
     assert git("--git-dir", str(history_of(store_root)), "count-objects", "-v")
 
 
@@ -207,7 +181,9 @@ def test_git_diff_matches_gitversions_diff(
         (records[0], records[2]),
     ]
     for old, new in pairs:
-        ours = ok_json(invoke("--json", "diff", NAME, old["id"], new["id"]))
+        ours = ok_json(
+            invoke("--json", "diff", NAME, old["id"], new["id"]), check_traceback=False
+        )
         theirs: dict[str, str] = {}
         for line in git(
             "--git-dir",
@@ -257,7 +233,7 @@ def test_clone_checks_out_latest_content(
     clone = tmp_path / "clone"
     git("clone", "-q", str(history_of(store_root)), str(clone))
     assert git("-C", str(clone), "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
-    assert content_of(clone) == content_of(src)
+    assert content_of(clone, exclude={".git"}) == content_of(src)
     assert git("-C", str(clone), "status", "--porcelain") == ""
 
 
@@ -334,14 +310,14 @@ def test_plain_git_commit_is_a_version(
     history = history_of(store_root)
     clone = tmp_path / "clone"
     commit = _git_commit_and_push(git, history, clone, _hand_edit, "Edit by hand")
-    fsck(git, history)
+    fsck(history, full=True, check_stderr=False)
 
     expected_hash = (
         git("--git-dir", str(history), "rev-parse", "main^{tree}").strip()
         if object_format == "sha256"
         else sha256_tree_via_archive(git, history, "main", tmp_path / "judge")
     )
-    log = ok_json(invoke("--json", "log", NAME))
+    log = ok_json(invoke("--json", "log", NAME), check_traceback=False)
     newest = log[0]
     assert len(log) == 4
     assert newest["commit"] == commit
@@ -353,7 +329,10 @@ def test_plain_git_commit_is_a_version(
     assert newest["parent_versions"] == [records[-1]["id"]]
     assert newest["added"] == ["notes.md"]
     assert newest["modified"] == ["SKILL.md"]
-    assert ok_json(invoke("--json", "show", NAME, "latest"))["id"] == newest["id"]
+    assert (
+        ok_json(invoke("--json", "show", NAME, "latest"), check_traceback=False)["id"]
+        == newest["id"]
+    )
     text_log = invoke("log", NAME).stdout.splitlines()
     assert text_log[0].startswith(newest["id"])
     assert "Edit by hand" in text_log[0]
@@ -365,8 +344,8 @@ def test_plain_git_commit_exports_and_verifies(
     _, records = built
     history = history_of(store_root)
     _git_commit_and_push(git, history, tmp_path / "clone", _hand_edit, "Edit by hand")
-    newest = ok_json(invoke("--json", "show", NAME))
-    exported = ok_json(invoke("--json", "export", NAME))
+    newest = ok_json(invoke("--json", "show", NAME), check_traceback=False)
+    exported = ok_json(invoke("--json", "export", NAME), check_traceback=False)
     assert exported["latest"] == newest["id"]
     version_dir = store_root / "artifacts" / NAME / "versions" / newest["id"]
     meta = tomllib.loads((version_dir / ".version.toml").read_text())
@@ -378,7 +357,7 @@ def test_plain_git_commit_exports_and_verifies(
     verify = invoke("verify", NAME)
     assert verify.exit_code == 0, verify.stdout + verify.stderr
     assert invoke("validate", str(version_dir / ".version.toml")).exit_code == 0
-    fsck(git, history)
+    fsck(history, full=True, check_stderr=False)
 
 
 def test_plain_git_commit_is_tagged_by_the_next_snapshot(
@@ -387,15 +366,15 @@ def test_plain_git_commit_is_tagged_by_the_next_snapshot(
     src, _ = built
     history = history_of(store_root)
     _git_commit_and_push(git, history, tmp_path / "clone", _hand_edit, "Edit by hand")
-    v4 = ok_json(invoke("--json", "show", NAME))
+    v4 = ok_json(invoke("--json", "show", NAME), check_traceback=False)
     (src / "more.md").write_text("More.\n")
-    v5 = ok_json(invoke("--json", "snapshot", NAME, str(src)))
+    v5 = ok_json(invoke("--json", "snapshot", NAME, str(src)), check_traceback=False)
     assert v5["number"] == 5
     assert v5["parent_versions"] == [v4["id"]]
     tags = git("--git-dir", str(history), "tag").split()
     assert v4["id"] in tags
     assert v5["id"] in tags
-    fsck(git, history)
+    fsck(history, full=True, check_stderr=False)
 
 
 def test_plain_git_merge_has_two_parent_versions(
@@ -415,7 +394,7 @@ def test_plain_git_merge_has_two_parent_versions(
     git("-C", c, "commit", "-q", "-am", "main work")
     git("-C", c, "merge", "-q", "--no-edit", "side")
     git("-C", c, "push", "-q", "origin", "main")
-    log = ok_json(invoke("--json", "log", NAME))
+    log = ok_json(invoke("--json", "log", NAME), check_traceback=False)
     merge, *_ = log
     by_commit = {v["commit"]: v for v in log}
     parents = git("-C", c, "log", "-1", "--format=%P").split()

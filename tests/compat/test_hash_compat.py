@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import git_write_tree, scanned_paths, write_tree
 
 from gitversions.hashing import content_hash, scan_source
 
@@ -24,63 +25,16 @@ pytestmark = pytest.mark.compat
 Git = Callable[..., str]
 
 
-def build(base: Path, files: dict[str, str | bytes]) -> Path:
-    base.mkdir(parents=True, exist_ok=True)
-    for rel, content in files.items():
-        path = base / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return base
-
-
-# Highest-precedence attributes that turn every content filter off.
-NEUTRAL_ATTRIBUTES = "* -text !eol -ident -filter !working-tree-encoding\n"
-
-
-def git_write_tree(
-    git: Git, src: Path, work: Path, *, neutral_attributes: bool = False
-) -> str:
-    """What git prints for SRC: init (sha256), add --all --force, write-tree."""
-    if src.is_dir():
-        shutil.copytree(src, work, symlinks=True)
-    else:
-        work.mkdir()
-        shutil.copy2(src, work / src.name, follow_symlinks=False)
-    git("init", "-q", "--object-format=sha256", cwd=work)
-    if neutral_attributes:
-        (work / ".git" / "info").mkdir(exist_ok=True)
-        (work / ".git" / "info" / "attributes").write_text(NEUTRAL_ATTRIBUTES)
-    git("add", "--all", "--force", cwd=work)
-    return git("write-tree", cwd=work).strip()
-
-
 def git_paths(git: Git, work: Path) -> set[str]:
     """The paths git recorded (to show what differs when the hashes do)."""
     out = git("ls-files", "-z", "--stage", cwd=work)
     return {line.split("\t", 1)[1] for line in out.split("\0") if line}
 
 
-def our_paths(src: Path) -> set[str]:
-    found: set[str] = set()
-    stack = [("", scan_source(src).root)]
-    while stack:
-        prefix, node = stack.pop()
-        for raw, child in node.children.items():
-            rel = prefix + raw.decode("utf-8")
-            if hasattr(child, "children"):
-                stack.append((rel + "/", child))  # type: ignore[arg-type]
-            else:
-                found.add(rel)
-    return found
-
-
 def assert_same_as_git(git: Git, src: Path, work: Path) -> str:
-    expected = git_write_tree(git, src, work)
+    expected = git_write_tree(src, work)
     if src.is_dir():
-        assert our_paths(src) == git_paths(git, work)
+        assert set(scanned_paths(scan_source(src).root)) == git_paths(git, work)
     assert content_hash(src) == expected
     return expected
 
@@ -91,7 +45,7 @@ NFD = unicodedata.normalize("NFD", "café.md")
 
 @pytest.fixture
 def tricky_tree(tmp_path: Path) -> Path:
-    src = build(
+    src = write_tree(
         tmp_path / "src",
         {
             "SKILL.md": "# Canvas design\n\nDraw things.\n",
@@ -161,7 +115,7 @@ def test_tricky_tree_entries_as_git_records_them(
     git: Git, tricky_tree: Path, tmp_path: Path
 ) -> None:
     work = tmp_path / "work"
-    git_write_tree(git, tricky_tree, work)
+    git_write_tree(tricky_tree, work)
     stage = git("ls-files", "-z", "--stage", cwd=work).split("\0")
     modes = {line.split("\t", 1)[1]: line.split(" ", 1)[0] for line in stage if line}
     # The checks of this file are only worth something if git sees the tree the
@@ -178,11 +132,11 @@ def test_tricky_tree_entries_as_git_records_them(
     assert not any(path.startswith("empty-dir") for path in modes)
 
 
-def test_gitattributes_are_content_not_instructions(git: Git, tmp_path: Path) -> None:
+def test_gitattributes_are_content_not_instructions(tmp_path: Path) -> None:
     # Like .gitignore, a .gitattributes file inside an artifact is content: the
     # bytes on disk are what is versioned (and restored), never a normalized
     # form. So the reference is git with every in-tree attribute overridden.
-    src = build(
+    src = write_tree(
         tmp_path / "src",
         {
             ".gitattributes": "* text=auto eol=crlf ident\n",
@@ -191,14 +145,14 @@ def test_gitattributes_are_content_not_instructions(git: Git, tmp_path: Path) ->
             "ident.c": "/* $Id: 0123 $ */\n",
         },
     )
-    raw = git_write_tree(git, src, tmp_path / "work", neutral_attributes=True)
-    filtered = git_write_tree(git, src, tmp_path / "work2")
+    raw = git_write_tree(src, tmp_path / "work", neutral_attributes=True)
+    filtered = git_write_tree(src, tmp_path / "work2")
     assert raw != filtered  # git add alone would have rewritten the content
     assert content_hash(src) == raw
 
 
 def test_git_metadata_is_left_out_like_git_does(git: Git, tmp_path: Path) -> None:
-    src = build(
+    src = write_tree(
         tmp_path / "src",
         {
             "SKILL.md": "s\n",
@@ -228,21 +182,21 @@ def test_git_metadata_is_left_out_like_git_does(git: Git, tmp_path: Path) -> Non
 def test_single_file_artifact_is_a_tree_holding_that_file(
     git: Git, tmp_path: Path, name: str, content: str, mode: int
 ) -> None:
-    src = build(tmp_path / "commands", {name: content}) / name
+    src = write_tree(tmp_path / "commands", {name: content}) / name
     src.chmod(mode)
     assert_same_as_git(git, src, tmp_path / "work")
 
 
 def test_single_file_hash_equals_hash_of_directory_holding_it(tmp_path: Path) -> None:
-    build(tmp_path / "a", {"cmd.md": "x\n"})
-    build(tmp_path / "dir", {"cmd.md": "x\n"})
+    write_tree(tmp_path / "a", {"cmd.md": "x\n"})
+    write_tree(tmp_path / "dir", {"cmd.md": "x\n"})
     assert content_hash(tmp_path / "a" / "cmd.md") == content_hash(tmp_path / "dir")
 
 
 def test_large_file_matches_git(git: Git, tmp_path: Path) -> None:
     rng = random.Random(7)
     size = (3 << 20) + 777
-    build(tmp_path / "src", {"big.bin": rng.randbytes(size), "SKILL.md": "s"})
+    write_tree(tmp_path / "src", {"big.bin": rng.randbytes(size), "SKILL.md": "s"})
     assert_same_as_git(git, tmp_path / "src", tmp_path / "work")
 
 

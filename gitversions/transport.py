@@ -34,6 +34,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ from dulwich.client import (
 from dulwich.config import ConfigDict, ConfigFile, StackedConfig, env_config
 from dulwich.credentials import urlmatch_credential_sections
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
+from urllib3.exceptions import InsecureRequestWarning
 
 from .errors import GitVersionsError, InputError, RemoteError
 
@@ -567,7 +569,10 @@ def with_client(
         except Exception as exc:
             raise translate_error(exc, url, secrets) from None
         try:
-            result = action(client, path)
+            with warnings.catch_warnings():
+                # Only raised once the user turned verification off; git is quiet.
+                warnings.simplefilter("ignore", InsecureRequestWarning)
+                result = action(client, path)
         except HTTPUnauthorized as exc:
             if credential is not None:
                 _tell_helper(credential, url, "erase")

@@ -16,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shlex
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -74,9 +76,11 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             break
-        with contextlib.suppress(OSError):
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=0.5),
+        ):
+            return
         time.sleep(0.05)
     stop(proc)
     text = log.read_text("utf-8", "replace") if log.exists() else ""
@@ -211,7 +215,9 @@ $HTTP["url"] =~ "^/git/" {{
 _AUTH_BLOCK = """\
     auth.backend = "plain"
     auth.backend.plain.userfile = "{work}/users"
-    auth.require = ("" => ("method" => "basic", "realm" => "git", "require" => "valid-user"))
+    auth.require = ("" => (
+        "method" => "basic", "realm" => "git", "require" => "valid-user"
+    ))
 """
 
 _TLS_BLOCK = """\
@@ -372,8 +378,24 @@ class SshServer(_Server):
         return (
             f"ssh -F /dev/null -i {self.work / 'client_key'} -p {self.port} "
             "-o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=no "
-            "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+            "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "
+            "-o KexAlgorithms=curve25519-sha256 -o GSSAPIAuthentication=no "
+            # one connection serves the whole module: sshd's per-connection
+            # start-up costs half a second on a small machine
+            f"-o ControlMaster=auto -o ControlPath={self.work}/mux-%C "
+            "-o ControlPersist=120"
         )
+
+    def stop(self) -> None:
+        """Close the shared client connection, then stop sshd."""
+        if self.proc is not None:
+            subprocess.run(
+                [*shlex.split(self.ssh_command), "-O", "exit", "127.0.0.1"],
+                capture_output=True,
+                check=False,
+                timeout=10,
+            )
+        super().stop()
 
     def url(self, name: str) -> str:
         """The ``ssh://`` URL of repository ``name``."""
@@ -382,3 +404,88 @@ class SshServer(_Server):
     def scp_url(self, name: str) -> str:
         """The scp-like ``user@host:path`` form (the port comes from the command)."""
         return f"{self.user}@127.0.0.1:{self.base / name}"
+
+
+HTTP_USER = "alice"
+HTTP_PASSWORD = "s3cret-Pa55word"  # a throwaway test password
+
+KINDS = ("path", "file", "git", "http", "https", "ssh", "scp")
+
+
+class Endpoint:
+    """One way of reaching repositories: a transport, its server, its environment.
+
+    Attributes:
+        kind: ``path``, ``file``, ``git``, ``http``, ``https``, ``ssh`` or ``scp``.
+        base: Where the repositories live on disk (for checks with the git CLI).
+        env: Environment variables a client needs (ssh command, CA, credentials).
+        server: The running server, if the transport has one.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        base: Path,
+        url: Callable[[str], str],
+        env: dict[str, str] | None = None,
+        server: _Server | None = None,
+    ) -> None:
+        self.kind = kind
+        self.base = base
+        self._url = url
+        self.env = env or {}
+        self.server = server
+
+    def repo(self, name: str, *, object_format: str = "sha1") -> Path:
+        """Create an empty bare repository ``name`` (HEAD -> main)."""
+        return init_bare(self.base / name, object_format=object_format)
+
+    def url(self, name: str) -> str:
+        """The URL of repository ``name`` for this transport."""
+        return self._url(name)
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.kind})"
+
+
+@contextlib.contextmanager
+def serve(kind: str, work: Path) -> Iterator[Endpoint]:
+    """Start what ``kind`` needs under ``work``; stop it afterwards."""
+    work.mkdir(parents=True, exist_ok=True)
+    if kind in ("path", "file"):
+        base = work / "repos"
+        base.mkdir(exist_ok=True)
+        if kind == "path":
+            yield Endpoint(kind, base, lambda n: str(base / n))
+        else:
+            yield Endpoint(kind, base, lambda n: (base / n).as_uri())
+        return
+    server: _Server
+    env: dict[str, str] = {}
+    if kind == "git":
+        server = GitDaemon(work)
+    elif kind in ("http", "https"):
+        tls = kind == "https"
+        server = HttpServer(
+            work, tls=tls, users={HTTP_USER: HTTP_PASSWORD} if tls else None
+        )
+    elif kind in ("ssh", "scp"):
+        server = SshServer(work)
+    else:
+        raise ValueError(kind)
+    try:
+        server.start()  # type: ignore[attr-defined]
+        if isinstance(server, HttpServer) and server.cert is not None:
+            env = {
+                "GIT_SSL_CAINFO": str(server.cert),
+                "GITVERSIONS_HTTP_USER": HTTP_USER,
+                "GITVERSIONS_HTTP_PASSWORD": HTTP_PASSWORD,
+            }
+        if isinstance(server, SshServer):
+            env = {"GIT_SSH_COMMAND": server.ssh_command}
+            make = server.scp_url if kind == "scp" else server.url
+            yield Endpoint(kind, server.base, make, env, server)
+        else:
+            yield Endpoint(kind, server.base, server.url, env, server)  # type: ignore[attr-defined]
+    finally:
+        server.stop()

@@ -54,7 +54,6 @@ from dulwich.client import (
 from dulwich.config import ConfigDict, ConfigFile, StackedConfig, env_config
 from dulwich.credentials import urlmatch_credential_sections
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
-from urllib3.exceptions import InsecureRequestWarning
 
 from .errors import GitVersionsError, InputError, RemoteError
 
@@ -237,7 +236,9 @@ def build_config(
 
     Args:
         repo_config: The artifact repository's own ``config``, if any.
-        env: The environment (default ``os.environ``).
+        env: The environment for the variables below (default ``os.environ``);
+            the user's and system's files are found as git finds them
+            (``GIT_CONFIG_GLOBAL``, ``GIT_CONFIG_NOSYSTEM``...) in ``os.environ``.
 
     Returns:
         A stack of: settings from the environment (``GIT_SSL_CAINFO``,
@@ -571,7 +572,7 @@ def with_client(
         try:
             with warnings.catch_warnings():
                 # Only raised once the user turned verification off; git is quiet.
-                warnings.simplefilter("ignore", InsecureRequestWarning)
+                warnings.filterwarnings("ignore", "Unverified HTTPS request")
                 result = action(client, path)
         except HTTPUnauthorized as exc:
             if credential is not None:

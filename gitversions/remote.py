@@ -575,6 +575,13 @@ class _FormatMismatch(RemoteError):
         self.wanted = wanted
 
 
+def _format_error(url: str, theirs: str, ours: str) -> RemoteError:
+    return RemoteError(
+        f"{redact_url(url)} holds {theirs.upper()} objects, but this history is "
+        f"{ours.upper()}; histories of different object formats cannot be combined"
+    )
+
+
 def _download(
     history: History,
     url: str,
@@ -597,11 +604,7 @@ def _download(
                 fmt = "sha256" if len(sha) == 64 else "sha1"
                 if allow_any_format:
                     raise _FormatMismatch(fmt)
-                raise RemoteError(
-                    f"{redact_url(url)} holds {fmt.upper()} objects, but this history "
-                    f"is {history.format.upper()}; histories of different object "
-                    "formats cannot be combined"
-                )
+                raise _format_error(url, fmt, history.format)
             if ref in (MAIN, HEAD) or (
                 ref.startswith(TAGS)
                 and not ref.endswith(b"^{}")
@@ -613,9 +616,17 @@ def _download(
         ]
 
     def action(client: GitClient, path: str) -> Any:
-        return client.fetch(
-            path, repo, determine_wants=determine_wants, progress=reporter
-        )
+        try:
+            return client.fetch(
+                path, repo, determine_wants=determine_wants, progress=reporter
+            )
+        except AssertionError as exc:  # dulwich's local fetch across formats
+            if "object format" not in str(exc):
+                raise
+            other = "sha1" if history.format == "sha256" else "sha256"
+            if allow_any_format:
+                raise _FormatMismatch(other) from None
+            raise _format_error(url, other, history.format) from None
 
     result = with_client(url, build_config(repo.get_config()), "pull", action)
     refs: dict[bytes, bytes] = {

@@ -467,3 +467,88 @@ def test_fetch_result_json_and_advice_shapes():
     result = FetchResult(remote="origin", url="/x.git", status="up-to-date")
     assert result.ok and result.advice("a") == []
     assert result.to_json()["divergence"] is None
+
+
+# -- edges ------------------------------------------------------------------------
+
+
+def test_remove_remote_drops_tracking_refs(published):
+    artifact = published[0]
+    refs = artifact.history.repo.refs
+    assert b"refs/remotes/origin/main" in refs
+    remote.remove_remote(artifact, "origin")
+    assert refs.keys(base=b"refs/remotes/") == set()
+
+
+def test_fetch_when_local_is_ahead(published, tmp_path: Path):
+    artifact = published[0]
+    snap(artifact.store, "skill", tmp_path / "src", {"SKILL.md": "3\n"}, "3", 3)
+    result = remote.fetch(artifact)
+    assert result.status == "ahead" and result.ok
+
+
+def test_fetch_plain_git_branch_and_annotated_tags(
+    tmp_path: Path, other: Store, store: Store
+):
+    """A remote made with plain git: branch master, annotated version tags."""
+    v1 = snap(store, "skill", tmp_path / "src", {"SKILL.md": "1\n"}, "one", 1)
+    plain = tmp_path / "plain.git"
+    run_git("init", "-q", "--bare", "--initial-branch=master", str(plain))
+    history = str(store.existing("skill").history_path)
+    run_git("--git-dir", history, "push", "-q", str(plain), "main:master")
+    run_git(
+        "--git-dir", str(plain), "-c", "user.name=T", "-c", "user.email=t@e",
+        "tag", "-a", "-m", "annotated", str(v1.id), v1.commit,
+    )  # fmt: skip
+    result = remote.clone(other, str(plain), "skill")
+    assert result.ok and [v.id for v in result.adopted] == [v1.id]
+    assert other.existing("skill").history.head() == v1.commit
+
+
+def test_push_refusals(published, tmp_path: Path, other: Store, origin: Path):
+    artifact = published[0]
+    bundle = artifact.export(fmt="bundle", to=tmp_path)
+    with pytest.raises(InputError, match="is a bundle"):
+        remote.push(artifact, str(tmp_path / bundle.written[0]))
+    empty = tmp_path / "empty.git"
+    run_git("init", "-q", "--bare", "--initial-branch=main", str(empty))
+    remote.clone(other, str(empty), "blank")
+    with pytest.raises(InputError, match="no versions to push"):
+        remote.push(other.existing("blank"), str(origin))
+    # A remote main we have never seen is described as such.
+    mirror = tmp_path / "mirror.git"
+    run_git("clone", "-q", "--bare", str(origin), str(mirror))
+    work = tmp_path / "w"
+    run_git("clone", "-q", str(mirror), str(work))
+    (work / "x").write_text("x")
+    run_git("add", "x", cwd=work)
+    run_git("commit", "-q", "-m", "x", cwd=work)
+    run_git("push", "-q", "origin", "main", cwd=work)
+    with pytest.raises(ConflictError, match="not fetched yet"):
+        remote.push(artifact, str(mirror))
+
+
+def test_clone_cleans_leftovers_of_a_killed_clone(published, origin: Path, other):
+    home = other.root / "artifacts" / "skill"
+    (home / ".history.git.tmp-clone-1-dead").mkdir(parents=True)
+    remote.clone(other, str(origin), "skill")
+    assert sorted(p.name for p in home.iterdir()) == [".lock", "history.git"]
+
+
+def test_sha256_history_push_and_clone(tmp_path: Path, other: Store):
+    """A SHA-256 store's history travels; a clone adopts its object format."""
+    root = tmp_path / "s256"
+    root.mkdir()
+    (root / "gitversions.toml").write_text('object_format = "sha256"\n')
+    store = Store(root)
+    v1 = snap(store, "skill", tmp_path / "src", {"SKILL.md": "1\n"}, "one", 1)
+    target = tmp_path / "s256.git"
+    assert remote.push(store.existing("skill"), str(target)).ok
+    fsck(target)
+    cloned = remote.clone(other, str(target), "skill")
+    assert [v.id for v in cloned.adopted] == [v1.id]
+    assert other.existing("skill").history.format == "sha256"
+    # A SHA-1 history cannot fetch from it.
+    snap(other, "sha1", tmp_path / "o", {"SKILL.md": "x\n"}, "x", 2)
+    with pytest.raises(Exception, match="SHA256 objects"):
+        remote.fetch(other.existing("sha1"), str(target))

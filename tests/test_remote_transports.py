@@ -276,3 +276,16 @@ def test_unreachable_server(tmp_path: Path):
     for url in (f"git://127.0.0.1:{port}/x.git", f"http://127.0.0.1:{port}/x.git"):
         with pytest.raises(RemoteError, match=r"127\.0\.0\.1"):
             remote.push(store.existing("skill"), url)
+
+
+def test_server_side_refusal_is_reported(tmp_path: Path):
+    with serve("git", tmp_path / "daemon") as ep:
+        served = ep.repo("hooked.git")
+        hook = served / "hooks" / "pre-receive"
+        hook.write_text("#!/bin/sh\necho 'policy: no pushes today' >&2\nexit 1\n")
+        hook.chmod(0o755)
+        store = make_store(tmp_path, "s")
+        snap(store, "skill", tmp_path / "src", "x\n", 1)
+        with pytest.raises(RemoteError, match="refused to update main"):
+            remote.push(store.existing("skill"), ep.url("hooked.git"))
+        assert run_git("--git-dir", str(served), "for-each-ref").strip() == ""

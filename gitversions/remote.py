@@ -43,16 +43,18 @@ import contextlib
 import os
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dulwich.client import GitClient
-from dulwich.objects import Commit, ObjectID, Tag
+from dulwich.objects import Commit, ObjectID, Tag, Tree
 from dulwich.refs import Ref as GitRef
 from dulwich.repo import Repo
 
+from ._localxfer import copy_objects, missing_objects
 from .errors import (
     ConflictError,
     CorruptionError,
@@ -63,11 +65,19 @@ from .errors import (
     RemoteError,
     UnsafePathError,
 )
-from .hashing import MODE_LINK
+from .hashing import (
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_LINK,
+    MODE_TREE,
+    encode_tree,
+    hash_object,
+)
 from .history import History, Version
 from .ids import VersionId
 from .materialize import ExportResult, remove_tree
 from .metadata import VERSION_FILENAME
+from .paths import MAX_DEPTH, check_component
 from .store import HISTORY, Artifact, Store
 from .transport import build_config, local_path, redact_url, url_kind, with_client
 
@@ -98,6 +108,8 @@ ProgressFn = Callable[[str], None]
 _REMOTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _HEX = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}")
 _PROGRESS_INTERVAL = 0.1
+_LOOSE_TAGS = 16  # more new tags than this are written as packed refs
+_MODES = {MODE_FILE, MODE_EXEC, MODE_LINK, MODE_TREE}
 
 
 # -- results ----------------------------------------------------------------------
@@ -451,6 +463,29 @@ def _commit(repo: Repo, sha: bytes) -> Commit:
     return obj
 
 
+# Parents and tree of commits already read, per repository (commits never change).
+_COMMITS: weakref.WeakKeyDictionary[Repo, dict[bytes, tuple[list[bytes], bytes]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _commit_info(repo: Repo, sha: bytes) -> tuple[list[bytes], bytes]:
+    known = _COMMITS.setdefault(repo, {})
+    info = known.get(sha)
+    if info is None:
+        commit = _commit(repo, sha)
+        info = known[sha] = (list(commit.parents), commit.tree)
+    return info
+
+
+def _parents(repo: Repo, sha: bytes) -> list[bytes]:
+    return _commit_info(repo, sha)[0]
+
+
+def _commit_tree(repo: Repo, sha: bytes) -> bytes:
+    return _commit_info(repo, sha)[1]
+
+
 def _walk(repo: Repo, tips: Iterable[bytes], stop: set[bytes]) -> list[bytes]:
     """Commits reachable from ``tips`` and not from (nor in) ``stop``."""
     seen: set[bytes] = set()
@@ -462,7 +497,7 @@ def _walk(repo: Repo, tips: Iterable[bytes], stop: set[bytes]) -> list[bytes]:
             continue
         seen.add(sha)
         order.append(sha)
-        stack.extend(p for p in _commit(repo, sha).parents if p not in seen)
+        stack.extend(p for p in _parents(repo, sha) if p not in seen)
     return order
 
 
@@ -488,35 +523,126 @@ def _peel(repo: Repo, sha: bytes) -> bytes | None:
 # -- adoption -------------------------------------------------------------------
 
 
-def _check_version(history: History, commit: bytes) -> Version:
-    """Compute a remote commit's version and check its tree as export would.
+class _TreeCheck:
+    """Checks new trees as the materializer would, deriving their content hashes.
 
-    Raises:
-        UnsafePathError: For a tree that may not be written to disk.
-        CorruptionError: For missing or damaged objects.
+    The rules are those of :meth:`History.iter_tree` and of the materializer:
+    every name a safe path component (:func:`check_component`), no two names
+    equal but for case, names in UTF-8, only file, executable, symlink and
+    directory modes, at most :data:`MAX_DEPTH` levels, symlink targets
+    non-empty and free of NUL, and no ``.version.toml`` at the top. Each tree
+    id is checked once however many versions share it, and its SHA-256 id is
+    handed to the history's cache, so computing the version reads it no more.
     """
-    sha = commit.decode("ascii")
-    try:
-        version = history.version(sha)
-        entries = list(history.iter_tree(version.tree))
-    except UnsafePathError as exc:
-        raise UnsafePathError(f"commit {sha[:12]}: {exc}") from None
-    except KeyError:
-        raise CorruptionError(f"commit {sha[:12]}: objects are missing") from None
-    for entry in entries:
-        if entry.path == VERSION_FILENAME:
-            raise UnsafePathError(
-                f"commit {sha[:12]} ({version.id}): holds {VERSION_FILENAME} at its "
-                "top, a name reserved for gitversions metadata"
-            )
-        if entry.mode == MODE_LINK:
-            target = history.read_blob(entry.blob)
+
+    def __init__(self, history: History, trees: Mapping[bytes, Tree]) -> None:
+        self.history = history
+        self.trees = dict(trees)
+        self.done: dict[bytes, tuple[int, bytes]] = {}  # id -> (height, sha256)
+        self.blobs: dict[bytes, bytes] = {}
+        self.sha256 = history.format == "sha256"
+
+    def _tree(self, oid: bytes) -> Tree:
+        tree = self.trees.get(oid)
+        if tree is None:
+            obj = self.history.repo.object_store[ObjectID(oid)]
+            if not isinstance(obj, Tree):
+                raise CorruptionError(f"object {oid.decode()} should be a tree")
+            tree = obj
+        return tree
+
+    def _blob_hash(self, oid: bytes, mode: int, where: str) -> bytes:
+        if mode == MODE_LINK:
+            target = self.history.read_blob(oid.decode("ascii"))
             if not target or b"\0" in target:
+                raise UnsafePathError(f"symlink {where!r} has an invalid target")
+        if self.sha256:
+            return bytes.fromhex(oid.decode("ascii"))
+        value = self.blobs.get(oid)
+        if value is None:
+            body = self.history.read_blob(oid.decode("ascii"))
+            value = self.blobs[oid] = hash_object("sha256", b"blob", body)
+            self.history.remember_sha256(oid.decode("ascii"), value.hex())
+        return value
+
+    def check(self, oid: bytes, prefix: str = "", depth: int = 0) -> bytes:
+        """Check tree ``oid`` found at ``depth``; return its SHA-256 id (raw)."""
+        known = self.done.get(oid)
+        if known is not None:
+            if depth + known[0] >= MAX_DEPTH:
+                raise UnsafePathError(f"tree is nested more than {MAX_DEPTH} deep")
+            return known[1]
+        if depth >= MAX_DEPTH:
+            raise UnsafePathError(f"tree is nested more than {MAX_DEPTH} deep")
+        entries: list[tuple[bytes, int, bytes]] = []
+        seen: set[bytes] = set()
+        height = 0
+        for item in self._tree(oid).iteritems():
+            name, mode = item.path, item.mode
+            where = prefix + name.decode("utf-8", "replace")
+            reason = check_component(name)
+            if reason:
+                raise UnsafePathError(f"unsafe tree entry {where!r}: {reason}")
+            if name.lower() in seen:
+                raise UnsafePathError(f"unsafe tree entry {where!r}: duplicate name")
+            seen.add(name.lower())
+            try:
+                name.decode("utf-8")
+            except UnicodeDecodeError:
                 raise UnsafePathError(
-                    f"commit {sha[:12]} ({version.id}): symlink {entry.path!r} has an "
-                    "invalid target"
+                    f"unsafe tree entry {where!r}: name is not UTF-8"
+                ) from None
+            if mode not in _MODES:
+                raise UnsafePathError(
+                    f"unsafe tree entry {where!r}: unsupported mode {mode:o}"
                 )
-    return version
+            if mode == MODE_TREE:
+                sub = self.check(item.sha, where + "/", depth + 1)
+                height = max(height, self.done[item.sha][0] + 1)
+            else:
+                sub = self._blob_hash(item.sha, mode, where)
+            entries.append((name, mode, sub))
+        if self.sha256:
+            value = bytes.fromhex(oid.decode("ascii"))
+        else:
+            value = hash_object("sha256", b"tree", encode_tree(entries))
+            self.history.remember_sha256(oid.decode("ascii"), value.hex())
+        self.done[oid] = (height, value)
+        return value
+
+    def check_commit(self, commit: bytes) -> None:
+        """Check a new commit's tree.
+
+        Raises:
+            UnsafePathError: For a tree that may not be written to disk.
+            CorruptionError: For missing or damaged objects.
+        """
+        sha = commit.decode("ascii")
+        try:
+            tree = _commit_tree(self.history.repo, commit)
+            self.check(tree)
+            if any(
+                item.path == VERSION_FILENAME.encode()
+                for item in self._tree(tree).iteritems()
+            ):
+                raise UnsafePathError(
+                    f"holds {VERSION_FILENAME} at its top, a name reserved for "
+                    "gitversions metadata"
+                )
+        except UnsafePathError as exc:
+            raise UnsafePathError(f"commit {sha[:12]}: {exc}") from None
+        except KeyError:
+            raise CorruptionError(f"commit {sha[:12]}: objects are missing") from None
+
+    def version(self, commit: bytes) -> Version:
+        """The version of a commit whose tree :meth:`check_commit` passed."""
+        sha = commit.decode("ascii")
+        try:
+            return self.history.version(sha)
+        except UnsafePathError as exc:
+            raise UnsafePathError(f"commit {sha[:12]}: {exc}") from None
+        except KeyError:
+            raise CorruptionError(f"commit {sha[:12]}: objects are missing") from None
 
 
 @dataclass
@@ -526,20 +652,38 @@ class _Adoption:
     problem: str | None = None
 
 
-def _prepare(history: History, commits: list[bytes], tracking: bytes) -> _Adoption:
+def _local_tags(history: History) -> dict[str, str]:
+    """The version tags of a history: id -> commit (one read of the refs)."""
+    return {
+        ref.decode("utf-8", "replace"): sha.decode("ascii")
+        for ref, sha in history.repo.refs.as_dict(GitRef(TAGS)).items()
+    }
+
+
+def _prepare(
+    history: History,
+    commits: list[bytes],
+    tracking: bytes,
+    trees: Mapping[bytes, Tree] | None = None,
+) -> _Adoption:
     """Check new commits and their ids; nothing is written."""
     versions: list[Version] = []
+    checker = _TreeCheck(history, trees or {})
     try:
+        # Every tree first: a version's id needs its parents' hashes too.
         for commit in commits:
-            versions.append(_check_version(history, commit))
+            checker.check_commit(commit)
+        for commit in commits:
+            versions.append(checker.version(commit))
     except (UnsafePathError, CorruptionError) as exc:
         return _Adoption([], [], f"refused remote history: {exc}")
     versions.sort(key=lambda v: v.sort_key)
     collisions: list[TagCollision] = []
     claimed: dict[str, str] = {}
+    tags = _local_tags(history)
     for version in versions:
         key = str(version.id)
-        local = history.tag_target(version.id)
+        local = tags.get(key)
         other = local if local is not None else claimed.get(key)
         if other is not None and other != version.commit:
             collisions.append(
@@ -550,9 +694,23 @@ def _prepare(history: History, commits: list[bytes], tracking: bytes) -> _Adopti
 
 
 def _apply(history: History, adoption: _Adoption) -> None:
-    """Tag every adopted version, oldest first."""
-    for version in adoption.versions:
-        history.ensure_tag(version)
+    """Tag every adopted version (collisions were ruled out by :func:`_prepare`).
+
+    Many tags go into ``packed-refs`` in one atomic write, as ``git fetch``
+    and ``git pack-refs`` would leave them, instead of one file each.
+    """
+    tags = _local_tags(history)
+    missing = [v for v in adoption.versions if str(v.id) not in tags]
+    if len(missing) <= _LOOSE_TAGS:
+        for version in missing:
+            history.ensure_tag(version)
+        return
+    history.repo.refs.add_packed_refs(
+        {
+            GitRef(TAGS + str(v.id).encode()): ObjectID(v.commit.encode())
+            for v in missing
+        }
+    )
 
 
 def _set_ref(repo: Repo, ref: bytes, sha: bytes) -> None:
@@ -564,7 +722,7 @@ class _Remote:
     main: bytes | None
     branch: str
     tags: dict[str, bytes]
-    object_format: str | None
+    trees: dict[bytes, Tree] = field(default_factory=dict)
 
 
 class _FormatMismatch(RemoteError):
@@ -628,14 +786,42 @@ def _download(
                 raise _FormatMismatch(other) from None
             raise _format_error(url, other, history.format) from None
 
-    result = with_client(url, build_config(repo.get_config()), "pull", action)
+    fetched: Mapping[Any, Any]  # ref name -> id (or None), from either path
+    symrefs: Mapping[Any, Any]
+    commits: set[bytes]  # ids known to be commits (read by the local walk)
+    trees: dict[bytes, Tree]  # trees the local walk read
+    if url_kind(url) in ("local", "file"):
+        where = local_path(url)
+        assert where is not None
+        source = _open_local(where)
+        try:
+            if source.object_format.name != history.format:
+                theirs = source.object_format.name
+                if allow_any_format:
+                    raise _FormatMismatch(theirs)
+                raise _format_error(url, theirs, history.format)
+            fetched = source.get_refs()
+            symrefs = source.refs.get_symrefs()
+            wants = determine_wants(fetched)
+            missing = missing_objects(source, repo, wants)
+            copy_objects(source, repo, missing, _object_progress(reporter, "Receiving"))
+            commits = set(missing.commits)
+            _COMMITS.setdefault(repo, {}).update(missing.commits)
+            trees = missing.trees
+        finally:
+            source.close()
+    else:
+        result = with_client(url, build_config(repo.get_config()), "pull", action)
+        fetched, symrefs = result.refs, result.symrefs or {}
+        commits = set()
+        trees = {}
     refs: dict[bytes, bytes] = {
-        k: v for k, v in result.refs.items() if v is not None and _HEX.fullmatch(v)
+        k: v for k, v in fetched.items() if v is not None and _HEX.fullmatch(v)
     }
     main = refs.get(MAIN)
     branch = "main"
     if main is None:
-        head = (result.symrefs or {}).get(HEAD)
+        head = symrefs.get(HEAD)
         if head is not None and head.startswith(b"refs/heads/") and head in refs:
             main, branch = (
                 refs[head],
@@ -649,12 +835,12 @@ def _download(
             continue
         name = ref[len(TAGS) :].decode("utf-8", "replace")
         if VersionId.is_valid(name):
-            commit = _peel(repo, sha)
+            commit = sha if sha in commits else _peel(repo, sha)
             if commit is not None:
                 tags[name] = commit
     if main is not None and _peel(repo, main) != main:
         raise RemoteError(f"{redact_url(url)}: the remote's {branch} is not a commit")
-    return _Remote(main, branch, tags, getattr(result, "object_format", None))
+    return _Remote(main, branch, tags, trees)
 
 
 def _fetch_into(
@@ -697,7 +883,7 @@ def _fetch_into(
             result.divergence = _divergence(history, old, remote.main, new, tracking)
             blocked.update(new)
         else:
-            adoption = _prepare(history, new, tracking)
+            adoption = _prepare(history, new, tracking, remote.trees)
             if adoption.problem or adoption.collisions:
                 result.status = "refused"
                 if adoption.problem:
@@ -771,7 +957,7 @@ def _adopt_tags(
             continue
         # A version the remote keeps only as a tag (not on its main).
         new = _walk(repo, [commit], known)
-        adoption = _prepare(history, new, tracking)
+        adoption = _prepare(history, new, tracking, remote.trees)
         mine = next((v for v in adoption.versions if v.commit.encode() == commit), None)
         if adoption.problem or adoption.collisions or mine is None:
             _set_ref(repo, kept, commit)
@@ -912,15 +1098,15 @@ def push(
         head = history.head()
         if head is None:
             raise InputError(f"{artifact.name} has no versions to push")
-        versions = history.versions()
-        for version in versions:
-            history.ensure_tag(version)
+        history.ensure_tag(history.version(head))  # lost to a crash? re-create
         repo = history.repo
         local_main = ObjectID(head.encode())
         local_tags = {
-            GitRef(TAGS + str(v.id).encode()): ObjectID(v.commit.encode())
-            for v in versions
+            ref: sha
+            for ref, sha in repo.refs.as_dict(GitRef(TAGS)).items()
+            if VersionId.is_valid(ref.decode("utf-8", "replace"))
         }
+        local_tags = {GitRef(TAGS + ref): sha for ref, sha in local_tags.items()}
         if kind in ("local", "file"):
             _ensure_local_target(url, history)
         result = PushResult(remote=name, url=shown)
@@ -973,8 +1159,14 @@ def push(
                 progress=reporter,
             )
 
-        sent = with_client(url, build_config(repo.get_config()), "push", action)
-        for ref, error in (sent.ref_status or {}).items():
+        if kind in ("local", "file"):
+            where = local_path(url)
+            assert where is not None
+            statuses = _push_local(history, where, update_refs, reporter)
+        else:
+            sent = with_client(url, build_config(repo.get_config()), "push", action)
+            statuses = sent.ref_status or {}
+        for ref, error in statuses.items():
             if error is not None:
                 result.rejected[ref.decode("utf-8", "replace")] = error
         result.updated = [u for u in result.updated if u not in result.rejected]
@@ -987,6 +1179,82 @@ def push(
         if name is not None:
             _set_ref(repo, REMOTES + name.encode() + b"/main", local_main)
     return result
+
+
+def _push_local(
+    history: History,
+    path: Path,
+    update_refs: Callable[[dict[GitRef, ObjectID]], dict[GitRef, ObjectID]],
+    reporter: _Reporter,
+) -> dict[bytes, str | None]:
+    """Push into a repository on this machine, as ``git push`` to a path does.
+
+    No server process and no pack stream: the objects the target lacks are
+    linked or copied in (checked against their ids, see :mod:`._localxfer`);
+    new tags are written to ``packed-refs`` in one atomic write (none existed:
+    ``update_refs`` only adds absent tags); ``main`` moves last, by
+    compare-and-swap.
+    """
+    target = _open_local(path)
+    statuses: dict[bytes, str | None] = {}
+    try:
+        if not target.bare and target.refs.get_symrefs().get(HEAD) == MAIN:
+            raise RemoteError(
+                f"{path}: refusing to update the checked-out branch of a "
+                "non-bare repository (push to a bare one)"
+            )
+        if target.object_format.name != history.format:
+            raise _format_error(str(path), target.object_format.name, history.format)
+        old = {
+            ref: sha
+            for ref, sha in target.get_refs().items()
+            if ref != HEAD and _HEX.fullmatch(sha)
+        }
+        new = update_refs(dict(old))
+        changed = {ref: sha for ref, sha in new.items() if old.get(ref) != sha}
+        if not changed:
+            return statuses
+        missing = missing_objects(history.repo, target, changed.values())
+        copy_objects(
+            history.repo, target, missing, _object_progress(reporter, "Writing")
+        )
+        tags = {r: s for r, s in changed.items() if r.startswith(TAGS)}
+        taken = {r for r in tags if r in target.refs}
+        for ref in taken:
+            statuses[ref] = "already exists"
+        target.refs.add_packed_refs({r: s for r, s in tags.items() if r not in taken})
+        for ref, sha in changed.items():
+            if ref in tags:
+                continue
+            if not target.refs.set_if_equals(ref, old.get(ref), sha):
+                statuses[ref] = "the remote ref moved meanwhile"
+    finally:
+        target.close()
+    return statuses
+
+
+def _open_local(path: Path) -> Repo:
+    try:
+        return Repo(str(path))
+    except Exception:
+        raise RemoteError(f"{path}: not a git repository") from None
+
+
+def _object_progress(
+    reporter: _Reporter, verb: str
+) -> Callable[[int, int, int], None] | None:
+    if reporter.callback is None:
+        return None
+
+    def show(done: int, total: int, moved: int) -> None:
+        if done == total or reporter.due():
+            percent = 100 * done // max(total, 1)
+            end = ", done." if done == total else ""
+            reporter.say(
+                f"{verb} objects: {percent}% ({done}/{total}), {_size(moved)}{end}"
+            )
+
+    return show
 
 
 def _counted(records: Iterable[Any], count: int, reporter: _Reporter) -> Iterator[Any]:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dulwich.errors import ChecksumMismatch, ObjectFormatException
 from dulwich.objects import Commit, ObjectID, ShaFile, Tag, Tree
 from dulwich.repo import Repo
 
@@ -38,6 +39,11 @@ def _get(repo: Repo, oid: bytes) -> ShaFile:
         raise CorruptionError(
             f"object {oid.decode('ascii', 'replace')} is missing from "
             f"{repo.path}; its history is incomplete"
+        ) from None
+    except (ChecksumMismatch, ObjectFormatException, ValueError) as exc:
+        raise CorruptionError(
+            f"object {oid.decode('ascii', 'replace')} does not match its content "
+            f"({exc})"
         ) from None
 
 

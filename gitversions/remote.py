@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from dulwich.client import GitClient
+from dulwich.errors import ChecksumMismatch, ObjectFormatException
 from dulwich.objects import Commit, ObjectID, Tag, Tree
 from dulwich.refs import Ref as GitRef
 from dulwich.repo import Repo
@@ -456,6 +457,10 @@ def _commit(repo: Repo, sha: bytes) -> Commit:
             f"commit {sha.decode('ascii', 'replace')} is missing; the remote sent an "
             "incomplete history"
         ) from None
+    except (ChecksumMismatch, ObjectFormatException, ValueError) as exc:
+        raise CorruptionError(
+            f"object {sha.decode('ascii', 'replace')} is damaged ({exc})"
+        ) from None
     if not isinstance(obj, Commit):
         raise CorruptionError(
             f"object {sha.decode('ascii', 'replace')} is not a commit"
@@ -545,7 +550,12 @@ class _TreeCheck:
     def _tree(self, oid: bytes) -> Tree:
         tree = self.trees.get(oid)
         if tree is None:
-            obj = self.history.repo.object_store[ObjectID(oid)]
+            try:
+                obj = self.history.repo.object_store[ObjectID(oid)]
+            except (ChecksumMismatch, ObjectFormatException, ValueError) as exc:
+                raise CorruptionError(
+                    f"tree {oid.decode()} is damaged ({exc})"
+                ) from None
             if not isinstance(obj, Tree):
                 raise CorruptionError(f"object {oid.decode()} should be a tree")
             tree = obj

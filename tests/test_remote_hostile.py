@@ -50,6 +50,13 @@ def _commit(repo: Repo, tree: bytes, parent: bytes, message: bytes) -> bytes:
     return commit.id
 
 
+def _deep(repo: Repo, leaf: bytes, levels: int) -> bytes:
+    tree = leaf
+    for _ in range(levels):
+        tree = _tree(repo, [(b"d", DIR, tree)])
+    return tree
+
+
 def hostile_tree(repo: Repo, case: str, parent: bytes) -> bytes:
     """A tree that keeps the parent's files and adds one hostile entry."""
     pwned = _blob(repo, b"pwned\n")
@@ -72,6 +79,9 @@ def hostile_tree(repo: Repo, case: str, parent: bytes) -> bytes:
         "case-collision": [(b"skill.md", FILE, pwned)],
         "bad-mode": [(b"odd", 0o100600, pwned)],
         "empty-link": [(b"link", LINK, _blob(repo, b""))],
+        "nul-link": [(b"link", LINK, _blob(repo, b"a\0b"))],
+        "not-utf8": [(b"caf\xe9", FILE, pwned)],
+        "too-deep": [(b"d", DIR, _deep(repo, inner, 130))],
     }[case]
     return _tree(repo, entries + extra)
 
@@ -91,6 +101,9 @@ CASES = [
     "case-collision",
     "bad-mode",
     "empty-link",
+    "nul-link",
+    "not-utf8",
+    "too-deep",
 ]
 
 

@@ -25,6 +25,7 @@ from .errors import (
     LockTimeoutError,
     MetadataError,
     NotFoundError,
+    RemoteError,
     SourceError,
     UnsafePathError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "MetadataError",
     "NotFoundError",
     "Problem",
+    "RemoteError",
     "SnapshotResult",
     "SourceError",
     "Store",

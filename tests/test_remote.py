@@ -8,6 +8,7 @@ and can look at every ref on both sides.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -552,3 +553,50 @@ def test_sha256_history_push_and_clone(tmp_path: Path, other: Store):
     snap(other, "sha1", tmp_path / "o", {"SKILL.md": "x\n"}, "x", 2)
     with pytest.raises(Exception, match="SHA256 objects"):
         remote.fetch(other.existing("sha1"), str(target))
+
+
+def test_fetch_from_a_bundle(published, tmp_path: Path, other: Store):
+    artifact, v1, v2 = published
+    artifact.export(fmt="bundle", to=tmp_path)
+    remote.clone(other, str(tmp_path / "skill.bundle"), "skill")
+    v3 = snap(artifact.store, "skill", tmp_path / "src", {"SKILL.md": "3\n"}, "3", 3)
+    artifact.export(fmt="bundle", to=tmp_path)
+    result = remote.fetch(other.existing("skill"), str(tmp_path / "skill.bundle"))
+    assert result.ok and [v.id for v in result.adopted] == [v3.id]
+    assert [v.id for v in other.existing("skill").versions()] == [v1.id, v2.id, v3.id]
+
+
+def test_progress_on_a_real_terminal(published, tmp_path: Path):
+    """Run the command line with stderr on a pseudo-terminal, as a person would."""
+    import pty
+    import subprocess
+    import sys
+
+    artifact = published[0]
+    snap(artifact.store, "skill", tmp_path / "src", {"SKILL.md": "t\n"}, "t", 9)
+
+    def run(*args: str) -> str:
+        leader, follower = pty.openpty()
+        proc = subprocess.run(
+            [sys.executable, "-m", "gitversions", "--root", str(artifact.store.root),
+             *args],
+            stderr=follower, stdout=subprocess.PIPE, check=False, timeout=60,
+        )  # fmt: skip
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(leader)
+        assert proc.returncode == 0, b"".join(chunks)
+        return b"".join(chunks).decode("utf-8", "replace")
+
+    shown = run("push", "skill", str(tmp_path / "tty.git"))
+    assert "Writing objects: 100%" in shown
+    quiet = run("-q", "push", "skill", str(tmp_path / "tty2.git"))
+    assert "Writing objects" not in quiet

@@ -1382,7 +1382,7 @@ def _clone_into(
                     remove_tree(tmp)
                     object_format = exc.wanted
                     continue
-                if not result.ok:
+                if result.status == "refused":
                     raise UnsafePathError(
                         f"cannot clone {redact_url(url)}: "
                         + "; ".join(result.advice(artifact.name))

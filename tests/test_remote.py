@@ -341,6 +341,9 @@ def test_fetch_adopts_tag_only_versions_and_reports_mislabels(
     side_git = str(side.existing("skill").history_path)
     run_git("--git-dir", side_git, "push", "-q", str(origin), f"refs/tags/{extra.id}")
     run_git("--git-dir", str(origin), "tag", "v9-0000000", v1.commit)
+    cloned = remote.clone(Store(tmp_path / "third"), str(origin), "skill")
+    assert cloned.status == "fast-forward" and not cloned.ok  # made, but says so
+    assert any("v9-0000000" in p for p in cloned.problems)
     result = remote.fetch(artifact)
     assert [v.id for v in result.adopted] == [extra.id]
     assert any("v9-0000000" in p for p in result.problems)

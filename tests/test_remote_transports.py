@@ -70,7 +70,9 @@ def test_round_trip(client_env: Endpoint, tmp_path: Path, request):
     )
     fsck(served)
 
-    cloned = remote.clone(bob, url, "skill")
+    lines: list[str] = []
+    cloned = remote.clone(bob, url, "skill", progress=lines.append)
+    assert lines, "no progress was reported"
     assert cloned.ok and [v.id for v in cloned.adopted] == [v1.id, v2.id]
     mine = bob.existing("skill")
     assert remote.list_remotes(mine.history)["origin"] == url

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,11 +29,15 @@ from .errors import CorruptionError
 
 __all__ = ["Missing", "copy_objects", "missing_objects"]
 
+_HEX = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}")
 _GITLINK = 0o160000
 _TREE = 0o040000
 
 
 def _get(repo: Repo, oid: bytes) -> ShaFile:
+    if not _HEX.fullmatch(oid):
+        # A damaged or hostile commit naming "../x" must not become a path.
+        raise CorruptionError(f"invalid object id {oid!r} in {repo.path}")
     try:
         return repo.object_store[ObjectID(oid)]
     except KeyError:
@@ -169,6 +174,8 @@ def copy_objects(
     moved = 0
     total = len(missing.ids)
     for done, oid in enumerate(missing.ids, 1):
+        if not _HEX.fullmatch(oid):
+            raise CorruptionError(f"invalid object id {oid!r}")
         hex_id = oid.decode("ascii")
         src = loose_path(src_dir, hex_id)
         try:

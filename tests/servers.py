@@ -20,6 +20,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -355,6 +356,8 @@ class SshServer(_Server):
         elif not Path("/run/sshd").is_dir():
             pytest.skip("sshd needs /run/sshd, which only root can create here")
         self.user = pwd.getpwuid(os.geteuid()).pw_name
+        # A unix socket path must stay under 108 bytes: keep it short.
+        self.mux_dir = Path(tempfile.mkdtemp(prefix="gvssh-", dir="/tmp"))
         for name in ("host_key", "client_key"):
             subprocess.run(
                 [keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(self.work / name)],
@@ -382,7 +385,7 @@ class SshServer(_Server):
             "-o KexAlgorithms=curve25519-sha256 -o GSSAPIAuthentication=no "
             # one connection serves the whole module: sshd's per-connection
             # start-up costs half a second on a small machine
-            f"-o ControlMaster=auto -o ControlPath={self.work}/mux-%C "
+            f"-o ControlMaster=auto -o ControlPath={self.mux_dir}/%C "
             "-o ControlPersist=120"
         )
 
@@ -395,6 +398,7 @@ class SshServer(_Server):
                 check=False,
                 timeout=10,
             )
+            shutil.rmtree(self.mux_dir, ignore_errors=True)
         super().stop()
 
     def url(self, name: str) -> str:

@@ -107,3 +107,26 @@ def test_missing_objects_in_source_are_reported(source: Store, tmp_path: Path):
     (broken / "objects" / tree[:2] / tree[2:]).unlink()
     with pytest.raises(CorruptionError, match="incomplete"):
         remote.clone(Store(tmp_path / "o"), str(broken), "skill")
+
+
+def test_commit_naming_a_path_as_its_tree_is_refused(tmp_path: Path):
+    """A forged commit whose tree field is "../.." must never become a path."""
+    import hashlib
+
+    evil = tmp_path / "evil.git"
+    run_git("init", "-q", "--bare", "--initial-branch=main", str(evil))
+    bogus = b"../" * 13 + b"x"  # 40 characters, like a hex id
+    body = (
+        b"tree " + bogus + b"\nauthor M <m@x> 1 +0000\ncommitter M <m@x> 1 +0000\n\nx\n"
+    )
+    raw = b"commit %d\0" % len(body) + body
+    oid = hashlib.sha1(raw).hexdigest()
+    loose = evil / "objects" / oid[:2] / oid[2:]
+    loose.parent.mkdir(parents=True)
+    loose.write_bytes(zlib.compress(raw))
+    (evil / "refs" / "heads" / "main").write_text(oid + "\n")
+    victim = Store(tmp_path / "victim")
+    with pytest.raises(CorruptionError):
+        remote.clone(victim, str(evil), "skill")
+    assert not (tmp_path / "x").exists()
+    assert not victim.artifact("skill").exists()

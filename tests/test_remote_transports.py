@@ -291,3 +291,25 @@ def test_server_side_refusal_is_reported(tmp_path: Path):
         with pytest.raises(RemoteError, match="refused to update main"):
             remote.push(store.existing("skill"), ep.url("hooked.git"))
         assert run_git("--git-dir", str(served), "for-each-ref").strip() == ""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["http", "git", "ssh"])
+def test_large_history_streams(kind: str, tmp_path: Path, monkeypatch):
+    """Packs of several MiB: chunked HTTP bodies, long ssh and daemon streams."""
+    import random
+
+    rng = random.Random(7)
+    with serve(kind, tmp_path / "server") as ep:
+        for key, value in ep.env.items():
+            monkeypatch.setenv(key, value)
+        ep.repo("big.git")
+        store = make_store(tmp_path, "s")
+        src = tmp_path / "src"
+        for n in range(40):
+            write_tree(src, {"SKILL.md": f"{n}\n", "data.bin": rng.randbytes(200_000)})
+            store.snapshot("big", src, message=f"{n}", timestamp=T0 + n)
+        assert remote.push(store.existing("big"), ep.url("big.git")).ok
+        fsck(ep.base / "big.git")
+        cloned = remote.clone(make_store(tmp_path, "o"), ep.url("big.git"), "big")
+        assert len(cloned.adopted) == 40

@@ -18,7 +18,7 @@ from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
 from gitversions import remote
-from gitversions.errors import ConflictError, InputError, NotFoundError
+from gitversions.errors import ConflictError, InputError, NotFoundError, RemoteError
 from gitversions.remote import FetchResult
 from gitversions.store import Store
 
@@ -603,3 +603,27 @@ def test_progress_on_a_real_terminal(published, tmp_path: Path):
     assert "Writing objects: 100%" in shown
     quiet = run("-q", "push", "skill", str(tmp_path / "tty2.git"))
     assert "Writing objects" not in quiet
+
+
+def test_push_refuses_checked_out_branch_and_other_format(published, tmp_path: Path):
+    artifact = published[0]
+    work = tmp_path / "work"
+    run_git("init", "-q", "--initial-branch=main", str(work))
+    with pytest.raises(RemoteError, match="checked-out branch"):
+        remote.push(artifact, str(work))
+    s256 = tmp_path / "s256.git"
+    run_git("init", "-q", "--bare", "--object-format=sha256", str(s256))
+    with pytest.raises(RemoteError, match="SHA256 objects"):
+        remote.push(artifact, str(s256))
+    not_git = tmp_path / "plain-dir"
+    not_git.mkdir()
+    with pytest.raises(RemoteError, match="not a git repository"):
+        remote.push(artifact, str(not_git))
+
+
+def test_bundle_of_an_empty_history_is_refused(tmp_path: Path, other: Store):
+    empty = tmp_path / "empty.git"
+    run_git("init", "-q", "--bare", "--initial-branch=main", str(empty))
+    remote.clone(other, str(empty), "blank")
+    with pytest.raises(InputError, match="no versions"):
+        other.existing("blank").export(fmt="bundle", to=tmp_path)

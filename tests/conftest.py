@@ -26,9 +26,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_collection_modifyitems(
-    config: pytest.Config, items: list[pytest.Item]
-) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--full"):
         return
     skip = pytest.mark.skip(reason="heavy suite: run with --full")
@@ -104,9 +102,7 @@ def write_tree(base: Path, files: dict[str, str | bytes]) -> Path:
 def make_skill(tmp_path: Path) -> Callable[..., Path]:
     """Build a sample skill directory: ``make_skill("name", {"extra.md": "x"})``."""
 
-    def make(
-        name: str = "canvas-design", files: dict[str, str | bytes] | None = None
-    ) -> Path:
+    def make(name: str = "canvas-design", files: dict[str, str | bytes] | None = None) -> Path:
         base = tmp_path / "src" / name
         content: dict[str, str | bytes] = {
             "SKILL.md": "# Canvas design\n\nDraw things.\n",

@@ -1103,6 +1103,13 @@ def push(
         )
     reporter = _Reporter(progress)
     shown = redact_url(url)
+    if history.format == "sha256" and kind not in ("local", "file"):
+        # dulwich 1.2 writes SHA-1 pack streams only; a server would hang up.
+        raise RemoteError(
+            f"{shown}: pushing a SHA-256 history over {kind} is not supported yet; "
+            "push to a path or file:// URL, or move it as a bundle "
+            "(export --format bundle)"
+        )
     with artifact.lock():
         history.clear_stale_locks()
         head = history.head()

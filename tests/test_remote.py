@@ -552,6 +552,8 @@ def test_sha256_history_push_and_clone(tmp_path: Path, other: Store):
     cloned = remote.clone(other, str(target), "skill")
     assert [v.id for v in cloned.adopted] == [v1.id]
     assert other.existing("skill").history.format == "sha256"
+    with pytest.raises(RemoteError, match="SHA-256 history over git"):
+        remote.push(store.existing("skill"), "git://127.0.0.1:9/x.git")
     # A SHA-1 history cannot fetch from it.
     snap(other, "sha1", tmp_path / "o", {"SKILL.md": "x\n"}, "x", 2)
     with pytest.raises(Exception, match="SHA256 objects"):

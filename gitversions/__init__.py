@@ -27,6 +27,7 @@ from .errors import (
     LockTimeoutError,
     MetadataError,
     NotFoundError,
+    RemoteError,
     SourceError,
     UnsafePathError,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "MetadataError",
     "NotFoundError",
     "Problem",
+    "RemoteError",
     "SnapshotResult",
     "SourceError",
     "Store",

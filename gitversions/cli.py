@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import click
 
@@ -418,10 +418,10 @@ def diff(env: Env, name: str, ref: str, ref2: str | None, patch: bool) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["dir", "tar.gz", "zip"]),
+    type=click.Choice(["dir", "tar.gz", "zip", "bundle"]),
     default="dir",
     show_default=True,
-    help="Directories, or one archive per version.",
+    help="Directories, one archive per version, or one git bundle of the history.",
 )
 @click.option(
     "--repair",
@@ -434,7 +434,7 @@ def export(
     name: str,
     refs: tuple[str, ...],
     to: Path | None,
-    fmt: Format,
+    fmt: Format | Literal["bundle"],
     repair: bool,
 ) -> None:
     """Materialize versions of NAME (default: all) and point latest at the newest.
@@ -457,7 +457,7 @@ def export(
             progress=tick,
             repair=repair,
         )
-    target = to or artifact.versions_dir
+    target = to or (artifact.home if fmt == "bundle" else artifact.versions_dir)
     if env.json:
         env.emit(
             {
@@ -811,3 +811,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Run the command line (the ``gitversions`` console script)."""
     cli.main(args=argv, prog_name="gitversions")
     raise SystemExit(0)  # pragma: no cover - click's standalone mode always exits
+
+
+from . import _cli_remote  # noqa: E402, F401  registers push, fetch, clone, remote

@@ -17,6 +17,7 @@ met, so callers (the command line above all) catch a single base class::
     ├── LockTimeoutError            another writer held the artifact for too long
     ├── ConflictError               a duplicate version id, a moved branch
     ├── UnsafePathError             a tree entry that may not be written to disk
+    ├── RemoteError                 a remote that cannot be reached, read or updated
     └── CorruptionError             damaged objects, refs or materialized versions
 
 Each class carries the process exit status the command line uses for it.
@@ -37,6 +38,7 @@ __all__ = [
     "LockTimeoutError",
     "MetadataError",
     "NotFoundError",
+    "RemoteError",
     "SourceError",
     "UnsafePathError",
 ]
@@ -96,6 +98,10 @@ class ConflictError(GitVersionsError):
 
 class UnsafePathError(GitVersionsError):
     """A tree entry that could write outside its target or clobber git metadata."""
+
+
+class RemoteError(GitVersionsError):
+    """A remote that cannot be reached, refuses us, or rejects an update."""
 
 
 class CorruptionError(GitVersionsError):

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dulwich.refs import Ref
 
@@ -246,7 +246,7 @@ class Artifact:
         refs: Sequence[str] = (),
         *,
         to: Path | None = None,
-        fmt: Format = "dir",
+        fmt: Format | Literal["bundle"] = "dir",
         progress: Callable[[Version], None] | None = None,
         repair: bool = False,
     ) -> ExportResult:
@@ -255,7 +255,8 @@ class Artifact:
         Args:
             refs: REFs of the versions to export; all versions when empty.
             to: Target directory (default: the artifact's ``versions/``).
-            fmt: ``"dir"``, ``"tar.gz"`` or ``"zip"``.
+            fmt: ``"dir"``, ``"tar.gz"``, ``"zip"``, or ``"bundle"`` (one git
+                bundle, ``<name>.bundle``, of the chosen versions' history).
             progress: Called after each version.
             repair: Check existing version directories file by file and
                 rewrite damaged ones (by default only ``.version.toml`` is
@@ -265,6 +266,14 @@ class Artifact:
             What was written.
         """
         chosen = [self.resolve(r) for r in refs] if refs else self.versions()
+        if fmt == "bundle":
+            from .bundle import BUNDLE_SUFFIX, write_history_bundle
+
+            target = to or self.home  # not versions/: that holds versions only
+            target.mkdir(parents=True, exist_ok=True)
+            path = target / f"{self.name}{BUNDLE_SUFFIX}"
+            write_history_bundle(self.history, path, chosen if refs else ())
+            return ExportResult(written=[path.name])
         if fmt != "dir":
             target = to or self.versions_dir
             target.mkdir(parents=True, exist_ok=True)

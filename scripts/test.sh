@@ -26,6 +26,11 @@ step "ruff format --check"
 step "mypy (strict)"
 "$BIN/mypy"
 
+step "servers for the remote tests (sshd, lighttpd: Debian packages, if missing)"
+# Best effort: where they cannot be installed, the tests that need them skip
+# and say which program is missing.
+bash "$REPO/scripts/ci-deps.sh" || printf 'warning: could not install the test servers\n' >&2
+
 step "pytest with branch coverage (must reach 90%)"
 status=0
 "$BIN/python" -m pytest --cov=gitversions --cov-branch --cov-report=term-missing \

@@ -1,0 +1,215 @@
+"""Moving objects between two repositories on this machine, as ``git clone --local``.
+
+A push to, or a fetch from, a path needs no pack stream: the objects the target
+lacks are found by walking from the wanted commits, and each loose object is
+hard-linked into the target (copied where a link cannot be made). Every object
+is checked on the way, its content hashed against its name, so a damaged or
+hostile source cannot plant an object under a false id. Objects the source
+keeps in packs are written to the target as one new pack by dulwich, which
+computes their ids from their content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dulwich.errors import ChecksumMismatch, ObjectFormatException
+from dulwich.objects import Commit, ObjectID, ShaFile, Tag, Tree
+from dulwich.repo import Repo
+
+from ._loose import fsync_dir, loose_path
+from .errors import CorruptionError
+
+__all__ = ["Missing", "copy_objects", "missing_objects"]
+
+_HEX = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}")
+_GITLINK = 0o160000
+_TREE = 0o040000
+
+
+def _get(repo: Repo, oid: bytes) -> ShaFile:
+    if not _HEX.fullmatch(oid):
+        # A damaged or hostile commit naming "../x" must not become a path.
+        raise CorruptionError(f"invalid object id {oid!r} in {repo.path}")
+    try:
+        return repo.object_store[ObjectID(oid)]
+    except KeyError:
+        raise CorruptionError(
+            f"object {oid.decode('ascii', 'replace')} is missing from "
+            f"{repo.path}; its history is incomplete"
+        ) from None
+    except (ChecksumMismatch, ObjectFormatException, ValueError) as exc:
+        raise CorruptionError(
+            f"object {oid.decode('ascii', 'replace')} does not match its content "
+            f"({exc})"
+        ) from None
+
+
+@dataclass
+class Missing:
+    """What a target lacks: object ids in walk order, and what the walk learnt.
+
+    Attributes:
+        ids: Every missing object.
+        commits: The missing commits: their parents and tree.
+        trees: The missing trees, parsed.
+        checked: Objects already read and found to match their ids.
+    """
+
+    ids: list[bytes] = field(default_factory=list)
+    commits: dict[bytes, tuple[list[bytes], bytes]] = field(default_factory=dict)
+    trees: dict[bytes, Tree] = field(default_factory=dict)
+    checked: set[bytes] = field(default_factory=set)
+
+
+def _read(source: Repo, oid: bytes, missing: Missing) -> ShaFile:
+    obj = _get(source, oid)
+    if obj.id != oid:
+        raise CorruptionError(
+            f"object {oid.decode('ascii', 'replace')} does not match its content"
+        )
+    missing.checked.add(oid)
+    return obj
+
+
+def missing_objects(source: Repo, target: Repo, wants: Iterable[bytes]) -> Missing:
+    """The objects reachable from ``wants`` in ``source`` that ``target`` lacks.
+
+    A commit the target has is taken to come with its whole history, as git
+    assumes of a connected repository. Commits, tags and trees are read (and
+    checked against their ids) on the way; blobs are only listed.
+    """
+    store = target.object_store
+    # A target without refs (a new clone) has nothing worth asking about.
+    empty = not target.get_refs()
+
+    def has(oid: bytes) -> bool:
+        return not empty and ObjectID(oid) in store
+
+    seen: set[bytes] = set()
+    missing = Missing()
+    found = missing.ids
+    commits = list(wants)
+    trees: list[bytes] = []
+    while commits:
+        oid = commits.pop()
+        if oid in seen or has(oid):
+            continue
+        seen.add(oid)
+        obj = _read(source, oid, missing)
+        found.append(oid)
+        if isinstance(obj, Tag):
+            commits.append(obj.object[1])
+        elif isinstance(obj, Commit):
+            missing.commits[oid] = (list(obj.parents), obj.tree)
+            commits.extend(obj.parents)
+            trees.append(obj.tree)
+    while trees:
+        oid = trees.pop()
+        if oid in seen or has(oid):
+            continue
+        seen.add(oid)
+        tree = _read(source, oid, missing)
+        if not isinstance(tree, Tree):
+            raise CorruptionError(f"object {oid.decode()} should be a tree")
+        missing.trees[oid] = tree
+        found.append(oid)
+        for entry in tree.iteritems():
+            if entry.mode == _GITLINK:
+                continue
+            if entry.mode == _TREE:
+                trees.append(entry.sha)
+            elif entry.sha not in seen and not has(entry.sha):
+                seen.add(entry.sha)
+                found.append(entry.sha)
+    return missing
+
+
+def _check_loose(data: bytes, hex_id: str, algorithm: str) -> None:
+    try:
+        raw = zlib.decompress(data)
+    except zlib.error:
+        raise CorruptionError(f"object {hex_id} is not valid zlib data") from None
+    kind, _, rest = raw.partition(b" ")
+    size, nul, _body = rest.partition(b"\0")
+    if (
+        kind not in (b"blob", b"tree", b"commit", b"tag")
+        or not nul
+        or not size.isdigit()
+        or int(size) != len(_body)
+        or hashlib.new(algorithm, raw).hexdigest() != hex_id
+    ):
+        raise CorruptionError(f"object {hex_id} does not match its content")
+
+
+def copy_objects(
+    source: Repo,
+    target: Repo,
+    missing: Missing,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> int:
+    """Put the objects ``missing`` of ``source`` into ``target``; return bytes moved.
+
+    Args:
+        source: Where the objects are.
+        target: Where they go (same object format).
+        missing: What :func:`missing_objects` found.
+        progress: Called with (objects done, objects in all, bytes moved).
+
+    Raises:
+        CorruptionError: If an object does not match its id.
+    """
+    algorithm = source.object_format.name
+    src_dir = Path(os.fsdecode(source.object_store.path))
+    dst_dir = Path(os.fsdecode(target.object_store.path))
+    packed: list[tuple[ShaFile, str | None]] = []
+    dirs: set[Path] = set()
+    moved = 0
+    total = len(missing.ids)
+    for done, oid in enumerate(missing.ids, 1):
+        if not _HEX.fullmatch(oid):
+            raise CorruptionError(f"invalid object id {oid!r}")
+        hex_id = oid.decode("ascii")
+        src = loose_path(src_dir, hex_id)
+        try:
+            data = src.read_bytes()
+        except FileNotFoundError:
+            packed.append((_get(source, oid), None))
+            continue
+        if oid not in missing.checked:
+            _check_loose(data, hex_id, algorithm)
+        moved += len(data)
+        dst = loose_path(dst_dir, hex_id)
+        if dst.parent not in dirs:
+            dst.parent.mkdir(exist_ok=True)
+            dirs.add(dst.parent)
+        try:
+            os.link(src, dst)
+        except FileExistsError:
+            pass
+        except OSError:  # another filesystem, or links not allowed: copy
+            tmp = dst.with_name(f"tmp_obj_{os.getpid()}_{dst.name}")
+            try:
+                with tmp.open("xb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, dst)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+        if progress is not None:
+            progress(done, total, moved)
+    for directory in dirs:
+        fsync_dir(directory)
+    if packed:
+        target.object_store.add_objects(packed)
+    return moved

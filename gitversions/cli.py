@@ -551,7 +551,13 @@ def verify(env: Env, name: str | None, repair: bool) -> None:
             if not problems:
                 env.out(f"ok: {each}")
             for note in notes[each]:
-                env.out(f"note: {note} (derived data: `verify --repair` restores it)")
+                env.out(f"note: {note}")
+        if any(notes.values()):
+            env.info(
+                "hint: notes name derived data (version tags, manifest.toml), not "
+                "damage; `gitversions verify --repair`, the next snapshot or the "
+                "next export restores it"
+            )
     if bad:
         if any("versions/" in p for problems in bad.values() for p in problems):
             env.info(

@@ -13,11 +13,13 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
 from click.testing import Result
+from dulwich.objects import Blob, Commit, Tree
+from dulwich.repo import Repo
 
 from gitversions.hashing import MODE_EXEC, DirNode, LinkNode
 from gitversions.store import Store
@@ -225,6 +227,49 @@ def scanned_paths(node: DirNode, prefix: str = "") -> dict[str, str]:
         else:
             out[rel] = "exec" if child.mode == MODE_EXEC else "file"
     return out
+
+
+# -- crafted git objects (what a hostile history may hold) -------------------------
+
+#: The author and committer of every crafted commit.
+MALLORY = b"Mallory <m@example.com>"
+
+
+def add_blob(repo: Repo, data: bytes) -> bytes:
+    """Store a blob holding ``data`` in ``repo``; return its id."""
+    blob = Blob.from_string(data)
+    repo.object_store.add_object(blob)
+    return blob.id
+
+
+def add_tree(repo: Repo, entries: Iterable[tuple[bytes, int, bytes]]) -> bytes:
+    """Store a tree of ``(name, mode, id)`` entries in ``repo``; return its id.
+
+    Nothing is checked: names and modes may be anything git would refuse.
+    """
+    tree = Tree()
+    for name, mode, sha in entries:
+        tree.add(name, mode, sha)
+    repo.object_store.add_object(tree)
+    return tree.id
+
+
+def add_commit(
+    repo: Repo, tree: bytes, parents: list[bytes], message: bytes, when: int
+) -> bytes:
+    """Store a commit by ``MALLORY`` at ``when`` (UTC) in ``repo``; return its id.
+
+    No ref is moved: point ``refs/heads/main`` (or a tag) at it to publish it.
+    """
+    commit = Commit()
+    commit.tree = tree
+    commit.parents = parents
+    commit.author = commit.committer = MALLORY
+    commit.author_time = commit.commit_time = when
+    commit.author_timezone = commit.commit_timezone = 0
+    commit.message = message
+    repo.object_store.add_object(commit)
+    return commit.id
 
 
 # -- stores and the CLI -------------------------------------------------------------

@@ -11,9 +11,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from dulwich.objects import Blob, Commit, Tree
+from dulwich.objects import Tree
 from dulwich.repo import Repo
-from helpers import fsck, listing_of, run_git, set_config
+from helpers import (
+    add_blob,
+    add_commit,
+    add_tree,
+    fsck,
+    listing_of,
+    run_git,
+    set_config,
+)
 
 from gitversions.errors import UnsafePathError
 from gitversions.hashing import content_hash
@@ -362,40 +370,20 @@ def _craft(history_path: Path, build) -> str:
             top.add(item.path, item.mode, item.sha)
         build(repo, top)
         repo.object_store.add_object(top)
-        commit = Commit()
-        commit.tree = top.id
-        commit.parents = [head]
-        commit.author = commit.committer = b"Mallory <m@example.com>"
-        commit.author_time = commit.commit_time = T0 + 3600
-        commit.author_timezone = commit.commit_timezone = 0
-        commit.message = join_message("crafted", "attacker")
-        repo.object_store.add_object(commit)
-        repo.refs[b"refs/heads/main"] = commit.id
-        return commit.id.decode()
+        message = join_message("crafted", "attacker")
+        commit = add_commit(repo, top.id, [head], message, T0 + 3600)
+        repo.refs[b"refs/heads/main"] = commit
+        return commit.decode()
     finally:
         repo.close()
 
 
-def _blob(repo: Repo, data: bytes) -> bytes:
-    blob = Blob.from_string(data)
-    repo.object_store.add_object(blob)
-    return blob.id
-
-
-def _tree(repo: Repo, entries: list[tuple[bytes, int, bytes]]) -> bytes:
-    tree = Tree()
-    for name, mode, sha in entries:
-        tree.add(name, mode, sha)
-    repo.object_store.add_object(tree)
-    return tree.id
-
-
 def _evil_dir(repo: Repo) -> bytes:
-    return _tree(
+    return add_tree(
         repo,
         [
-            (b"evil.txt", 0o100644, _blob(repo, b"pwned\n")),
-            (b"config", 0o100644, _blob(repo, b"[core]\n\tfsmonitor = evil\n")),
+            (b"evil.txt", 0o100644, add_blob(repo, b"pwned\n")),
+            (b"config", 0o100644, add_blob(repo, b"[core]\n\tfsmonitor = evil\n")),
         ],
     )
 
@@ -409,13 +397,13 @@ def _add_dir(name: bytes):
 
 def _add_file(name: bytes):
     def build(repo: Repo, top: Tree) -> None:
-        top.add(name, 0o100644, _blob(repo, b"pwned\n"))
+        top.add(name, 0o100644, add_blob(repo, b"pwned\n"))
 
     return build
 
 
 def _add_nested_git(repo: Repo, top: Tree) -> None:
-    inner = _tree(repo, [(b".git", 0o040000, _evil_dir(repo))])
+    inner = add_tree(repo, [(b".git", 0o040000, _evil_dir(repo))])
     top.add(b"scripts2", 0o040000, inner)
 
 
@@ -426,12 +414,12 @@ def _add_gitlink(repo: Repo, top: Tree) -> None:
 def _add_case_twins(repo: Repo, top: Tree) -> None:
     # "Docs" a symlink out of the store, "docs" a directory: on a
     # case-insensitive filesystem the file would be written through the link.
-    top.add(b"Docs", 0o120000, _blob(repo, b"/tmp"))
+    top.add(b"Docs", 0o120000, add_blob(repo, b"/tmp"))
     top.add(b"docs", 0o040000, _evil_dir(repo))
 
 
 def _add_empty_link(repo: Repo, top: Tree) -> None:
-    top.add(b"empty-link", 0o120000, _blob(repo, b""))
+    top.add(b"empty-link", 0o120000, add_blob(repo, b""))
 
 
 CRAFTED = {

@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
-from helpers import run_git, write_tree
+from helpers import add_blob, add_commit, add_tree, run_git, write_tree
 from servers import serve
 
 from gitversions import remote
@@ -24,66 +23,40 @@ T0 = 1_760_000_000
 FILE, EXEC, LINK, DIR, GITLINK = 0o100644, 0o100755, 0o120000, 0o040000, 0o160000
 
 
-def _blob(repo: Repo, data: bytes) -> bytes:
-    blob = Blob.from_string(data)
-    repo.object_store.add_object(blob)
-    return blob.id
-
-
-def _tree(repo: Repo, entries: list[tuple[bytes, int, bytes]]) -> bytes:
-    tree = Tree()
-    for name, mode, sha in entries:
-        tree.add(name, mode, sha)
-    repo.object_store.add_object(tree)
-    return tree.id
-
-
-def _commit(repo: Repo, tree: bytes, parent: bytes, message: bytes) -> bytes:
-    commit = Commit()
-    commit.tree = tree
-    commit.parents = [parent]
-    commit.author = commit.committer = b"Mallory <m@example.com>"
-    commit.author_time = commit.commit_time = T0 + 100
-    commit.author_timezone = commit.commit_timezone = 0
-    commit.message = message
-    repo.object_store.add_object(commit)
-    return commit.id
-
-
 def _deep(repo: Repo, leaf: bytes, levels: int) -> bytes:
     tree = leaf
     for _ in range(levels):
-        tree = _tree(repo, [(b"d", DIR, tree)])
+        tree = add_tree(repo, [(b"d", DIR, tree)])
     return tree
 
 
 def hostile_tree(repo: Repo, case: str, parent: bytes) -> bytes:
     """A tree that keeps the parent's files and adds one hostile entry."""
-    pwned = _blob(repo, b"pwned\n")
-    hook = _blob(repo, b"#!/bin/sh\ntouch /tmp/pwned\n")
+    pwned = add_blob(repo, b"pwned\n")
+    hook = add_blob(repo, b"#!/bin/sh\ntouch /tmp/pwned\n")
     base = list(repo[repo[parent].tree].iteritems())
     entries = [(e.path, e.mode, e.sha) for e in base]
-    inner = _tree(repo, [(b"pwned", FILE, pwned)])
+    inner = add_tree(repo, [(b"pwned", FILE, pwned)])
     extra: list[tuple[bytes, int, bytes]] = {
         "dotdot": [(b"..", DIR, inner)],
         "dot": [(b".", DIR, inner)],
-        "dotgit": [(b".git", DIR, _tree(repo, [(b"hooks", DIR, inner)]))],
-        "dotgit-case": [(b".GiT", DIR, _tree(repo, [(b"config", FILE, hook)]))],
+        "dotgit": [(b".git", DIR, add_tree(repo, [(b"hooks", DIR, inner)]))],
+        "dotgit-case": [(b".GiT", DIR, add_tree(repo, [(b"config", FILE, hook)]))],
         "dotgit-alias": [(b"git~1", DIR, inner)],
         "slash": [(b"../../pwned", FILE, pwned)],
         "absolute": [(b"/tmp/pwned", FILE, pwned)],
         "backslash": [(b"..\\pwned", FILE, pwned)],
         "gitlink": [(b"sub", GITLINK, parent)],
-        "nested-dotdot": [(b"a", DIR, _tree(repo, [(b"..", DIR, inner)]))],
+        "nested-dotdot": [(b"a", DIR, add_tree(repo, [(b"..", DIR, inner)]))],
         "metadata": [(b".version.toml", FILE, pwned)],
         "case-collision": [(b"skill.md", FILE, pwned)],
         "bad-mode": [(b"odd", 0o100600, pwned)],
-        "empty-link": [(b"link", LINK, _blob(repo, b""))],
-        "nul-link": [(b"link", LINK, _blob(repo, b"a\0b"))],
+        "empty-link": [(b"link", LINK, add_blob(repo, b""))],
+        "nul-link": [(b"link", LINK, add_blob(repo, b"a\0b"))],
         "not-utf8": [(b"caf\xe9", FILE, pwned)],
         "too-deep": [(b"d", DIR, _deep(repo, inner, 130))],
     }[case]
-    return _tree(repo, entries + extra)
+    return add_tree(repo, entries + extra)
 
 
 CASES = [
@@ -129,7 +102,7 @@ def poison(origin: Path, case: str) -> bytes:
     try:
         parent = repo.refs[b"refs/heads/main"]
         tree = hostile_tree(repo, case, parent)
-        commit = _commit(repo, tree, parent, f"evil {case}\n".encode())
+        commit = add_commit(repo, tree, [parent], f"evil {case}\n".encode(), T0 + 100)
         repo.refs[b"refs/heads/main"] = commit
     finally:
         repo.close()
@@ -210,7 +183,9 @@ def test_hostile_tag_is_not_adopted(setup):
     _store, artifact, v1, origin, _outside = setup
     repo = Repo(str(origin))
     parent = repo.refs[b"refs/heads/main"]
-    commit = _commit(repo, hostile_tree(repo, "dotgit", parent), parent, b"tag\n")
+    commit = add_commit(
+        repo, hostile_tree(repo, "dotgit", parent), [parent], b"tag\n", T0 + 100
+    )
     repo.refs[b"refs/tags/v2-0123456"] = commit
     repo.close()
     result = remote.fetch(artifact)
@@ -226,13 +201,15 @@ def test_symlinks_out_of_the_tree_are_kept_as_links(setup, tmp_path: Path):
     _store, artifact, _v1, origin, outside = setup
     repo = Repo(str(origin))
     parent = repo.refs[b"refs/heads/main"]
-    link = _blob(repo, str(outside).encode())
+    link = add_blob(repo, str(outside).encode())
     entries = [(e.path, e.mode, e.sha) for e in repo[repo[parent].tree].iteritems()]
-    tree = _tree(repo, [*entries, (b"data", LINK, link)])
-    v2 = _commit(repo, tree, parent, b"link\n")
-    pwned = _blob(repo, b"pwned\n")
-    tree3 = _tree(repo, [*entries, (b"data", DIR, _tree(repo, [(b"p", FILE, pwned)]))])
-    repo.refs[b"refs/heads/main"] = _commit(repo, tree3, v2, b"dir\n")
+    tree = add_tree(repo, [*entries, (b"data", LINK, link)])
+    v2 = add_commit(repo, tree, [parent], b"link\n", T0 + 100)
+    pwned = add_blob(repo, b"pwned\n")
+    tree3 = add_tree(
+        repo, [*entries, (b"data", DIR, add_tree(repo, [(b"p", FILE, pwned)]))]
+    )
+    repo.refs[b"refs/heads/main"] = add_commit(repo, tree3, [v2], b"dir\n", T0 + 100)
     repo.close()
     result = remote.fetch(artifact)
     assert result.ok and len(result.adopted) == 2

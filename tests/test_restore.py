@@ -8,9 +8,9 @@ import zlib
 from pathlib import Path
 
 import pytest
-from dulwich.objects import Blob, Commit, Tree
+from dulwich.objects import Blob, Tree
 from dulwich.repo import Repo
-from helpers import fsck, listing_of, run_git
+from helpers import add_commit, fsck, listing_of, run_git
 
 from gitversions.errors import (
     CorruptionError,
@@ -376,15 +376,10 @@ def test_restore_of_a_crafted_unsafe_version_is_refused(skill, tmp_path: Path) -
         top.add(b"..", 0o040000, inner.id)
         for obj in (evil, inner, top):
             repo.object_store.add_object(obj)
-        commit = Commit()
-        commit.tree = top.id
-        commit.parents = [repo.refs[b"refs/heads/main"]]
-        commit.author = commit.committer = b"Mallory <m@example.com>"
-        commit.author_time = commit.commit_time = T0 + 3600
-        commit.author_timezone = commit.commit_timezone = 0
-        commit.message = join_message("crafted", "attacker")
-        repo.object_store.add_object(commit)
-        repo.refs[b"refs/heads/main"] = commit.id
+        parent = repo.refs[b"refs/heads/main"]
+        message = join_message("crafted", "attacker")
+        commit = add_commit(repo, top.id, [parent], message, T0 + 3600)
+        repo.refs[b"refs/heads/main"] = commit
     finally:
         repo.close()
     before = listing_of(tmp_path / "src", exact_modes=False)

@@ -5,8 +5,16 @@ lacks are found by walking from the wanted commits, and each loose object is
 hard-linked into the target (copied where a link cannot be made). Every object
 is checked on the way, its content hashed against its name, so a damaged or
 hostile source cannot plant an object under a false id. Objects the source
-keeps in packs are written to the target as one new pack by dulwich, which
+keeps in packs are written to the target as new packs by dulwich, which
 computes their ids from their content.
+
+Objects are written in dependency order, as git does: blobs, then trees (each
+after its subtrees), then commits (each after its parents), then tags. A
+process killed at any instant thus leaves only objects whose whole closure is
+present, which is what :func:`missing_objects` relies on when it takes an
+object the target has to come with everything it refers to. A pack is
+visible only once its index is written, all its objects at once; a pack is
+written before any loose object that refers into it.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from dulwich.repo import Repo
 from ._loose import fsync_dir, loose_path
 from .errors import CorruptionError
 
-__all__ = ["Missing", "copy_objects", "missing_objects"]
+__all__ = ["Missing", "copy_objects", "dependency_order", "missing_objects"]
 
 _HEX = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}")
 _GITLINK = 0o160000
@@ -60,12 +68,14 @@ class Missing:
         ids: Every missing object.
         commits: The missing commits: their parents and tree.
         trees: The missing trees, parsed.
+        tags: The missing annotated tags: the object each names.
         checked: Objects already read and found to match their ids.
     """
 
     ids: list[bytes] = field(default_factory=list)
     commits: dict[bytes, tuple[list[bytes], bytes]] = field(default_factory=dict)
     trees: dict[bytes, Tree] = field(default_factory=dict)
+    tags: dict[bytes, bytes] = field(default_factory=dict)
     checked: set[bytes] = field(default_factory=set)
 
 
@@ -82,9 +92,11 @@ def _read(source: Repo, oid: bytes, missing: Missing) -> ShaFile:
 def missing_objects(source: Repo, target: Repo, wants: Iterable[bytes]) -> Missing:
     """The objects reachable from ``wants`` in ``source`` that ``target`` lacks.
 
-    A commit the target has is taken to come with its whole history, as git
-    assumes of a connected repository. Commits, tags and trees are read (and
-    checked against their ids) on the way; blobs are only listed.
+    A commit (or tree) the target has is taken to come with its whole closure,
+    as git assumes of a connected repository: :func:`copy_objects` writes
+    every object after all it refers to, so even a copy killed half-way
+    leaves no object without its closure. Commits, tags and trees are read
+    (and checked against their ids) on the way; blobs are only listed.
     """
     store = target.object_store
     # A target without refs (a new clone) has nothing worth asking about.
@@ -104,8 +116,13 @@ def missing_objects(source: Repo, target: Repo, wants: Iterable[bytes]) -> Missi
             continue
         seen.add(oid)
         obj = _read(source, oid, missing)
+        if isinstance(obj, Tree):  # a tag naming a tree: walk it as one
+            seen.discard(oid)
+            trees.append(oid)
+            continue
         found.append(oid)
         if isinstance(obj, Tag):
+            missing.tags[oid] = obj.object[1]
             commits.append(obj.object[1])
         elif isinstance(obj, Commit):
             missing.commits[oid] = (list(obj.parents), obj.tree)
@@ -149,6 +166,61 @@ def _check_loose(data: bytes, hex_id: str, algorithm: str) -> None:
         raise CorruptionError(f"object {hex_id} does not match its content")
 
 
+def _postorder(
+    roots: Iterable[bytes], deps: Callable[[bytes], Iterable[bytes]]
+) -> list[bytes]:
+    """``roots`` ordered so that each comes after the ``deps`` it has among them."""
+    members = set(roots)
+    order: list[bytes] = []
+    state: set[bytes] = set()
+    for root in roots:
+        if root in state:
+            continue
+        state.add(root)
+        stack = [(root, iter(deps(root)))]
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child in members and child not in state:
+                    state.add(child)
+                    stack.append((child, iter(deps(child))))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def dependency_order(missing: Missing) -> list[tuple[bytes, list[bytes]]]:
+    """The missing objects, each after every missing object it refers to.
+
+    Blobs first, then trees (subtrees first), then commits (parents first),
+    then tags; each with the objects it refers to.
+    """
+
+    def tree_deps(oid: bytes) -> list[bytes]:
+        return [e.sha for e in missing.trees[oid].iteritems() if e.mode != _GITLINK]
+
+    def commit_deps(oid: bytes) -> list[bytes]:
+        parents, tree = missing.commits[oid]
+        return [*parents, tree]
+
+    def tag_deps(oid: bytes) -> list[bytes]:
+        return [missing.tags[oid]]
+
+    kinds = (missing.trees, missing.commits, missing.tags)
+    blobs = [oid for oid in missing.ids if not any(oid in kind for kind in kinds)]
+    ordered: list[tuple[bytes, list[bytes]]] = [(oid, []) for oid in blobs]
+    for kind, deps in (
+        (missing.trees, tree_deps),
+        (missing.commits, commit_deps),
+        (missing.tags, tag_deps),
+    ):
+        roots = [oid for oid in missing.ids if oid in kind]
+        ordered += [(oid, deps(oid)) for oid in _postorder(roots, deps)]
+    return ordered
+
+
 def copy_objects(
     source: Repo,
     target: Repo,
@@ -156,6 +228,11 @@ def copy_objects(
     progress: Callable[[int, int, int], None] | None = None,
 ) -> int:
     """Put the objects ``missing`` of ``source`` into ``target``; return bytes moved.
+
+    Every object is written after all the objects it refers to (see
+    :func:`dependency_order`), so a copy killed at any instant leaves no
+    object in ``target`` whose closure is incomplete, and the next
+    :func:`missing_objects` finds what is still lacking.
 
     Args:
         source: Where the objects are.
@@ -169,11 +246,29 @@ def copy_objects(
     algorithm = source.object_format.name
     src_dir = Path(os.fsdecode(source.object_store.path))
     dst_dir = Path(os.fsdecode(target.object_store.path))
-    packed: list[tuple[ShaFile, str | None]] = []
+    packed: list[tuple[ShaFile, str | None]] = []  # waiting to be written as a pack
+    pending: set[bytes] = set()  # their ids
     dirs: set[Path] = set()
+    dirty: set[Path] = set()  # directories with links not yet flushed
     moved = 0
-    total = len(missing.ids)
-    for done, oid in enumerate(missing.ids, 1):
+
+    def sync() -> None:
+        for directory in dirty:
+            fsync_dir(directory)
+        dirty.clear()
+
+    def flush_pack() -> None:
+        # Loose objects the pack refers to are on disk first; then the pack
+        # appears whole when dulwich writes its index.
+        sync()
+        if packed:
+            target.object_store.add_objects(packed)
+        packed.clear()
+        pending.clear()
+
+    ordered = dependency_order(missing)
+    total = len(ordered)
+    for done, (oid, deps) in enumerate(ordered, 1):
         if not _HEX.fullmatch(oid):
             raise CorruptionError(f"invalid object id {oid!r}")
         hex_id = oid.decode("ascii")
@@ -182,7 +277,12 @@ def copy_objects(
             data = src.read_bytes()
         except FileNotFoundError:
             packed.append((_get(source, oid), None))
+            pending.add(oid)
+            if progress is not None:
+                progress(done, total, moved)
             continue
+        if pending and any(dep in pending for dep in deps):
+            flush_pack()  # what this object refers to must be there before it
         if oid not in missing.checked:
             _check_loose(data, hex_id, algorithm)
         moved += len(data)
@@ -206,10 +306,8 @@ def copy_objects(
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
+        dirty.add(dst.parent)
         if progress is not None:
             progress(done, total, moved)
-    for directory in dirs:
-        fsync_dir(directory)
-    if packed:
-        target.object_store.add_objects(packed)
+    flush_pack()
     return moved

@@ -174,7 +174,16 @@ def load_config(root: Path) -> Config:
         raise _fail(path, "not UTF-8 text") from exc
     except tomllib.TOMLDecodeError as exc:
         raise _fail(path, f"not valid TOML: {exc}") from exc
-    return _parse(path, data)
+    except RecursionError:
+        raise _fail(path, "not valid TOML: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts
+        raise _fail(path, f"not valid TOML: {exc}") from exc
+    try:
+        return _parse(path, data)
+    except ConfigError:
+        raise
+    except (ValueError, OverflowError) as exc:  # absurd numbers
+        raise _fail(path, f"a value is out of range: {exc}") from exc
 
 
 def render_default() -> str:

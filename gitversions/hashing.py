@@ -24,10 +24,11 @@ import fnmatch
 import hashlib
 import os
 import stat
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from .errors import SourceError
 from .paths import MAX_DEPTH, check_component
@@ -61,6 +62,12 @@ MODE_LINK = 0o120000
 MODE_TREE = 0o040000
 
 _READ_RETRIES = 3
+# A file modified this recently may be mid-write (see read_consistently).
+RACY_NS = 100_000_000
+# ... and is accepted only once it has been still this long (a write stalled
+# half-way looks exactly like a finished one to fstat).
+QUIET_NS = 10_000_000
+_RACY_ATTEMPTS = 12
 
 
 @dataclass(frozen=True)
@@ -301,13 +308,20 @@ def read_consistently(
 
     ``consume(size, read_chunk)`` is called with the size from ``fstat`` and a
     function returning the next chunk; it may raise :class:`SourceChanged`.
-    The whole read is retried a few times when the file changes meanwhile, so
-    no torn content is ever recorded.
+    No torn content is ever accepted:
+
+    - a read during which size, mtime or ctime change is retried;
+    - a *racy* file, modified within :data:`RACY_NS` of the read, is accepted
+      only when two consecutive reads give the same digest: the kernel stamps
+      mtime when a write starts, so a read overlapping the rest of a write
+      sees no change in ``fstat`` alone.
 
     Raises:
         SourceError: If the file cannot be read or keeps changing.
     """
-    for _attempt in range(_READ_RETRIES):
+    changes = 0
+    previous: bytes | None = None  # digest of the last racy read
+    for _attempt in range(_READ_RETRIES + _RACY_ATTEMPTS):
         try:
             fd = os.open(node.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
         except FileNotFoundError:
@@ -322,13 +336,22 @@ def read_consistently(
                 raise SourceError(
                     f"cannot snapshot {node.rel!r}: it changed type while being read"
                 )
+            started = time.time_ns()
+            racy = started - before.st_mtime_ns < RACY_NS
+            digest = hashlib.blake2b(digest_size=16) if racy else None
             remaining = [before.st_size]
 
-            def read_chunk(fd: int = fd, remaining: list[int] = remaining) -> bytes:
+            def read_chunk(
+                fd: int = fd,
+                remaining: list[int] = remaining,
+                digest: Any = digest,
+            ) -> bytes:
                 chunk = os.read(fd, min(CHUNK_SIZE, max(remaining[0], 1)))
                 remaining[0] -= len(chunk)
                 if remaining[0] < 0:
                     raise SourceChanged
+                if digest is not None:
+                    digest.update(chunk)
                 return chunk
 
             try:
@@ -343,15 +366,27 @@ def read_consistently(
                 ) != (before.st_size, before.st_mtime_ns, before.st_ctime_ns):
                     raise SourceChanged
             except SourceChanged:
+                changes += 1
+                previous = None
+                if changes >= _READ_RETRIES:
+                    break
                 continue
             except OSError as exc:
                 raise SourceError(f"cannot read {node.rel!r}: {exc.strerror}") from exc
-            return
+            if digest is None:
+                return
+            current = digest.digest()
+            if current == previous and started - before.st_mtime_ns >= QUIET_NS:
+                # Two whole reads agree, and the second began after the file
+                # had been still for a while: no write was in progress.
+                return
+            previous = current
+            time.sleep(QUIET_NS / 1e9)
         finally:
             os.close(fd)
     raise SourceError(
-        f"cannot snapshot {node.rel!r}: it kept changing while being read "
-        f"({_READ_RETRIES} attempts); try again once it is no longer being written"
+        f"cannot snapshot {node.rel!r}: it kept changing while being read; "
+        "try again once it is no longer being written"
     )
 
 

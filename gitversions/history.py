@@ -428,6 +428,44 @@ class History:
             raise CorruptionError(f"object {hex_id} should be a tree")
         return obj
 
+    def tree_entries(self, tree: str) -> list[tuple[bytes, int, str]]:
+        """Return a tree's ``(name, mode, id)`` entries exactly as stored.
+
+        dulwich's parser silently drops duplicate names and re-sorts; git
+        refuses such trees, and so does this reader.
+
+        Raises:
+            UnsafePathError: For duplicate names or entries out of git's order.
+            CorruptionError: For a tree that cannot be parsed.
+        """
+        raw = self._tree(tree).as_raw_string()
+        width = 32 if self.format == "sha256" else 20
+        entries: list[tuple[bytes, int, str]] = []
+        names: set[bytes] = set()
+        previous = b""
+        pos = 0
+        try:
+            while pos < len(raw):
+                space = raw.index(b" ", pos)
+                nul = raw.index(b"\0", space)
+                mode = int(raw[pos:space], 8)
+                name = raw[space + 1 : nul]
+                sha = raw[nul + 1 : nul + 1 + width]
+                if len(sha) != width:
+                    raise ValueError("truncated entry")
+                pos = nul + 1 + width
+                key = name + b"/" if mode == MODE_TREE else name
+                if name in names:
+                    raise UnsafePathError(f"tree {tree}: duplicate entry {name!r}")
+                if entries and key <= previous:
+                    raise UnsafePathError(f"tree {tree}: entries out of git's order")
+                names.add(name)
+                previous = key
+                entries.append((name, mode, sha.hex()))
+        except ValueError as exc:
+            raise CorruptionError(f"tree {tree} is damaged: {exc}") from exc
+        return entries
+
     def iter_blob(self, hex_id: str) -> Iterator[bytes]:
         """Yield a blob's content in chunks, checking it against its id.
 
@@ -601,8 +639,7 @@ class History:
                 f"tree {tree} is nested more than {MAX_DEPTH} levels deep"
             )
         entries: list[tuple[bytes, int, bytes]] = []
-        for item in self._tree(tree).iteritems():
-            name, mode, sha = item.path, item.mode, item.sha.decode("ascii")
+        for name, mode, sha in self.tree_entries(tree):
             if mode not in _ALLOWED_MODES:
                 raise UnsafePathError(
                     f"tree {tree}: entry {name!r} has unsupported mode {mode:o}"
@@ -754,8 +791,7 @@ class History:
                 )
             subtrees: list[tuple[str, str, int]] = []
             seen: set[bytes] = set()
-            for item in self._tree(tree_id).iteritems():
-                name, mode = item.path, item.mode
+            for name, mode, sha in self.tree_entries(tree_id):
                 where = f"{prefix}{name.decode('utf-8', 'replace')}"
                 reason = check_component(name)
                 if reason:
@@ -775,7 +811,6 @@ class History:
                     raise UnsafePathError(
                         f"unsafe tree entry {where!r}: unsupported mode {mode:o}"
                     )
-                sha = item.sha.decode("ascii")
                 if mode == MODE_TREE:
                     subtrees.append((sha, f"{prefix}{text}/", depth + 1))
                 else:
@@ -814,6 +849,7 @@ class History:
             (self.path, "*.lock"),
             (self.path / "refs", "**/*.lock"),
             (self.objects_dir, f"{TMP_PREFIX}*"),
+            (self.objects_dir / "pack", "*.lock"),
         ):
             for leftover in directory.glob(pattern):
                 with contextlib.suppress(OSError):

@@ -10,6 +10,7 @@ from .errors import InvalidNameError, InvalidRefError
 
 __all__ = [
     "HASH_HEX_LENGTH",
+    "MAX_NUMBER",
     "SHORT_HASH_LENGTH",
     "HashPrefixRef",
     "LatestRef",
@@ -27,9 +28,11 @@ HASH_HEX_LENGTH = 64
 MIN_PREFIX_LENGTH = 4
 
 _NAME_CHARS = re.compile(r"[A-Za-z0-9._-]+")
-_VERSION_ID = re.compile(r"v([1-9][0-9]*)-([0-9a-f]{7})")
-_NUMBER_REF = re.compile(r"v([1-9][0-9]*)")
-_LATEST_REF = re.compile(r"latest(?:~([0-9]+))?")
+# Numbers are bounded (18 digits) so no input can make int() or str() work hard.
+MAX_NUMBER = 10**18 - 1
+_VERSION_ID = re.compile(r"v([1-9][0-9]{0,17})-([0-9a-f]{7})")
+_NUMBER_REF = re.compile(r"v([1-9][0-9]{0,17})")
+_LATEST_REF = re.compile(r"latest(?:~([0-9]{1,18}))?")
 _HEX_REF = re.compile(r"[0-9a-f]{4,64}")
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "Format",
     "Materializer",
     "VersionReader",
+    "clean_stale_siblings",
     "exchange_paths",
     "remove_tree",
     "write_archive",
@@ -270,6 +271,11 @@ def write_archive(
     top = str(version.id)
     meta = render_for(reader, version).encode("utf-8")
     entries = list(reader.iter_tree(version.tree))
+    if any(entry.path == VERSION_FILENAME for entry in entries):
+        raise UnsafePathError(
+            f"version {version.id} holds {VERSION_FILENAME!r} at its top, a name "
+            "reserved for gitversions metadata"
+        )
     tmp = target.with_name(
         f".{target.name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
     )
@@ -598,6 +604,38 @@ class Materializer:
         return []
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True
+
+
+def clean_stale_siblings(dest: Path) -> list[Path]:
+    """Remove temporaries a killed restore left beside ``dest``.
+
+    Only ``.<name>.tmp-<pid>-<rand>`` entries whose process is gone are
+    removed; ``...tmp-old-...`` ones may hold the only copy of the previous
+    content (where no atomic exchange exists) and are left alone.
+    """
+    removed: list[Path] = []
+    prefix = f".{dest.name}{TMP_MARK}"
+    try:
+        siblings = list(dest.parent.iterdir())
+    except OSError:
+        return removed
+    for path in siblings:
+        rest = path.name[len(prefix) :] if path.name.startswith(prefix) else ""
+        pid_text = rest.split("-", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            remove_tree(path)
+            removed.append(path)
+    return removed
+
+
 def restore_content(
     reader: VersionReader, version: Version, kind: str, dest: Path
 ) -> Path:
@@ -626,9 +664,17 @@ def restore_content(
         if dest.is_dir() and not dest.is_symlink():
             raise DestinationError(f"{dest} is a directory, not a file")
         dest.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_siblings(dest)
         mode = 0o755 if entry.mode == MODE_EXEC else 0o644
         atomic_write(dest, reader.iter_blob(entry.blob), mode)
         return dest
+    entries = list(reader.iter_tree(version.tree))
+    if any(entry.path == VERSION_FILENAME for entry in entries):
+        raise UnsafePathError(
+            f"version {version.id} holds {VERSION_FILENAME!r} at its top, a name "
+            "reserved for gitversions metadata; gitversions never records one"
+        )
+    clean_stale_siblings(dest)
     if (dest.exists() or dest.is_symlink()) and (
         dest.is_symlink() or not dest.is_dir()
     ):

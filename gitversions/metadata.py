@@ -31,7 +31,7 @@ from typing import Any
 
 from .errors import MetadataError
 from .history import Changes, Version
-from .ids import VersionId
+from .ids import MAX_NUMBER, VersionId
 from .paths import check_relative_path
 
 __all__ = [
@@ -156,6 +156,10 @@ def parse_version_toml(text: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MetadataError(f"not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise MetadataError("not valid TOML: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts
+        raise MetadataError(f"not valid TOML: {exc}") from exc
 
 
 def _check_paths(field: str, value: list[Any], problems: list[Problem]) -> list[str]:
@@ -201,9 +205,13 @@ def _check_version(table: dict[str, Any], problems: list[Problem]) -> None:
     # wrong value is reported once, not again by every rule that uses it.
     valid_number = (
         number
-        if isinstance(number, int) and not isinstance(number, bool) and number >= 1
+        if isinstance(number, int)
+        and not isinstance(number, bool)
+        and 1 <= number <= MAX_NUMBER
         else None
     )
+    if isinstance(number, int) and not isinstance(number, bool) and number > MAX_NUMBER:
+        problems.append(Problem("version.number", f"must be at most {MAX_NUMBER}"))
     if isinstance(number, int) and not isinstance(number, bool) and number < 1:
         problems.append(Problem("version.number", f"must be 1 or more, not {number}"))
     hash_ok = (

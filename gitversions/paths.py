@@ -107,7 +107,11 @@ def check_relative_path(path: str) -> str | None:
     if len(parts) > MAX_DEPTH:
         return f"more than {MAX_DEPTH} levels deep"
     for part in parts:
-        reason = check_component(part.encode("utf-8", "surrogateescape"))
+        try:
+            raw = part.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return "not valid UTF-8"
+        reason = check_component(raw)
         if reason:
             return reason
     return None

@@ -879,19 +879,23 @@ def _fetch_into(
     adopted_commits: set[bytes] = set()
     blocked: set[bytes] = set()
 
+    # Where main goes is decided by ancestry against main alone: a version
+    # tagged here but not on main (left by a fetch killed before it moved
+    # main) does not make this history "ahead".
+    on_main = _ancestors(repo, old)
     if remote.main is None:
         result.status = "empty"
     elif remote.main == old:
         result.status = "up-to-date"
-    elif remote.main in known:
+    elif remote.main in on_main:
         result.status = "ahead"
     else:
-        new = _walk(repo, [remote.main], known)
+        new = _walk(repo, [remote.main], on_main)  # what main would gain
         fast_forward = old is None or old in _ancestors(repo, remote.main)
         if not fast_forward and not force:
             result.status = "diverged"
             result.divergence = _divergence(history, old, remote.main, new, tracking)
-            blocked.update(new)
+            blocked.update(c for c in new if c not in known)
         else:
             adoption = _prepare(history, new, tracking, remote.trees)
             if adoption.problem or adoption.collisions:
@@ -903,12 +907,14 @@ def _fetch_into(
                         f"{(tracking + b'main').decode()}"
                     )
                 result.collisions.extend(adoption.collisions)
-                blocked.update(new)
+                blocked.update(c for c in new if c not in known)
             else:
                 if old is not None and not fast_forward:
                     for version in local_versions:  # keep every local version tagged
                         history.ensure_tag(version)
-                _apply(history, adoption)
+                # main moves first: the tags of the new versions are derived
+                # data that a crash may leave pending (ensure_tags re-creates
+                # them), while main is what the next fetch and snapshot build on.
                 if not repo.refs.set_if_equals(
                     MAIN,
                     ObjectID(old) if old else None,
@@ -918,9 +924,15 @@ def _fetch_into(
                         "refs/heads/main moved while fetching (was it changed with "
                         "plain git?); try again"
                     )
+                _apply(history, adoption)
                 result.status = "fast-forward" if fast_forward else "forced"
-                result.adopted.extend(adoption.versions)
+                result.adopted.extend(
+                    v for v in adoption.versions if v.commit.encode() not in known
+                )
                 adopted_commits.update(new)
+    if result.status in ("up-to-date", "ahead", "fast-forward", "forced"):
+        # Tags a killed fetch (or snapshot) left pending on main.
+        history.ensure_tags()
 
     _adopt_tags(history, remote, result, known | adopted_commits, blocked, tracking)
     result.adopted.sort(key=lambda v: v.sort_key)
@@ -1059,12 +1071,33 @@ def fetch(
     name, url = resolve_remote(history, source)
     with artifact.lock():
         history.clear_stale_locks()
+        _clear_pack_locks(history)
         result = _fetch_into(
             history, url, _label(name, url), force=force, progress=progress
         )
-    if result.adopted and artifact.store.config.auto_export:
-        result.exported = artifact.export()
+    if artifact.store.config.auto_export:
+        # Always, not only when something new arrived: a fetch killed during
+        # its export is retried as "up to date", and must still finish it.
+        # The export is incremental: versions already written are not redone.
+        exported = artifact.export()
+        if result.status != "refused" or exported.written:
+            result.exported = exported
     return result
+
+
+def _clear_pack_locks(history: History) -> None:
+    """Remove the pack index locks of a writer killed while adding a pack.
+
+    dulwich renames a new pack into ``objects/pack`` and then writes its index
+    through ``<index>.lock``; a kill in between leaves the lock, and the retry,
+    writing the same pack (same name), fails on it. Under the artifact's lock
+    no other writer exists. (The pack without an index is invisible, and is
+    replaced by the retry.)
+    """
+    pack_dir = history.objects_dir / "pack"
+    for leftover in pack_dir.glob("*.lock"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
 
 
 def push(

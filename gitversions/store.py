@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,10 @@ from typing import Any, Literal
 
 from dulwich.refs import Ref
 
-from ._loose import atomic_write
+from ._loose import atomic_write, loose_path
 from .config import CONFIG_FILENAME, Config, load_config, render_default
 from .errors import (
+    CorruptionError,
     DestinationError,
     GitVersionsError,
     InputError,
@@ -52,6 +54,7 @@ from .materialize import (
 )
 from .metadata import (
     VERSION_FILENAME,
+    parse_version_toml,
     render_version_toml,
     validate_version_toml,
     version_record,
@@ -391,6 +394,7 @@ class Artifact:
         try:
             history = self.history
             versions = history.versions()
+            pending.extend(f"{self.name}: {p}" for p in self._latest_lag())
         except GitVersionsError:
             return pending  # verify() reports why
         for version in versions:
@@ -482,35 +486,96 @@ class Artifact:
         latest = self.versions_dir / LATEST
         newest = self.history.latest()
         if newest is not None and (latest.exists() or latest.is_symlink()):
-            if latest.is_symlink():
-                if os.readlink(latest) != str(newest.id):
-                    problems.append(
-                        f"versions/latest: points at {os.readlink(latest)}, "
-                        f"not {newest.id}"
-                    )
-                elif not (self.versions_dir / str(newest.id)).is_dir():
+            named = self._latest_names(latest, by_id)
+            if named is None:
+                problems.append("versions/latest: names no version of this history")
+            elif latest.is_symlink():
+                if not (self.versions_dir / str(named.id)).is_dir():
                     problems.append("versions/latest: points at a missing version")
             else:
                 problems.extend(
-                    f"versions/{p}" for p in materializer.check_dir(newest, latest)
+                    f"versions/{p}" for p in materializer.check_dir(named, latest)
                 )
         return problems
 
+    @staticmethod
+    def _latest_names(latest: Path, by_id: dict[str, Version]) -> Version | None:
+        """The version ``versions/latest`` names (symlink target or copy's id)."""
+        if latest.is_symlink():
+            return by_id.get(os.readlink(latest))
+        try:
+            text = (latest / VERSION_FILENAME).read_text("utf-8")
+            data = parse_version_toml(text)
+        except (OSError, UnicodeDecodeError, GitVersionsError):
+            return None
+        table = data.get("version")
+        key = table.get("id") if isinstance(table, dict) else None
+        return by_id.get(key) if isinstance(key, str) else None
+
+    def _latest_lag(self) -> list[str]:
+        """Say if ``latest`` names a complete but older version (pending)."""
+        latest = self.versions_dir / LATEST
+        newest = self.history.latest()
+        if newest is None or not (latest.exists() or latest.is_symlink()):
+            return []
+        by_id = {str(v.id): v for v in self.history.versions()}
+        named = self._latest_names(latest, by_id)
+        if named is not None and named.id != newest.id:
+            return [
+                f"versions/latest names {named.id}, not the newest {newest.id} "
+                "(the next export moves it)"
+            ]
+        return []
+
     def gc(self) -> dict[str, int]:
-        """Pack loose objects and drop unreachable ones older than two weeks."""
-        from dulwich.gc import garbage_collect
+        """Pack loose objects and drop unreachable ones older than two weeks.
+
+        Refs are left as they are: dulwich's ``pack_refs`` deletes loose refs
+        before the new ``packed-refs`` is in place, so a kill there would lose
+        every tag. The new pack is complete before any loose object or old
+        pack is removed.
+        """
+        import zlib
+
+        from dulwich.gc import find_unreachable_objects
 
         with self.lock():
             history = self.history
             history.clear_stale_locks()
-            stats = garbage_collect(history.repo, prune=True)
+            store = history.repo.object_store
+            loose_before = store.count_loose_objects()
+            packs_before = len(list(store.packs))
+            grace = 14 * 24 * 3600
+            try:
+                unreachable = find_unreachable_objects(store, history.repo.refs)
+                old = {
+                    sha
+                    for sha in unreachable
+                    if store.contains_loose(sha)
+                    and _age(loose_path(history.objects_dir, sha.decode())) > grace
+                }
+                store.repack(exclude=old)
+                store.prune(grace_period=grace)
+            except (zlib.error, ValueError, KeyError) as exc:
+                raise CorruptionError(
+                    f"cannot pack {self.name!r}: an object is damaged ({exc}); "
+                    f"`gitversions verify {self.name}` names it"
+                ) from exc
+            history.ensure_tags(full=True)
             return {
-                "loose_objects_before": stats.loose_objects_before,
-                "loose_objects_after": stats.loose_objects_after,
-                "packs_before": stats.packs_before,
-                "packs_after": stats.packs_after,
-                "pruned_objects": len(stats.pruned_objects),
+                "loose_objects_before": loose_before,
+                "loose_objects_after": store.count_loose_objects(),
+                "packs_before": packs_before,
+                "packs_after": len(list(store.packs)),
+                "pruned_objects": len(old),
             }
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _nested_git(top: Path) -> Path | None:
@@ -542,8 +607,20 @@ def _check_history(history: History, versions: list[Version]) -> list[str]:
         try:
             recomputed = history.sha256_of_tree(version.tree, trust_cache=False)
             for entry in history.iter_tree(version.tree):
-                for _chunk in history.iter_blob(entry.blob):
-                    pass
+                if entry.path == VERSION_FILENAME:
+                    problems.append(
+                        f"{label}: holds {VERSION_FILENAME!r} at its top, a name "
+                        "reserved for gitversions metadata"
+                    )
+                if entry.mode != MODE_LINK:
+                    for _chunk in history.iter_blob(entry.blob):
+                        pass  # read (and so check) every byte, one chunk at a time
+                    continue
+                data = history.read_blob(entry.blob)
+                if not data or b"\0" in data:
+                    problems.append(
+                        f"{label}: symlink {entry.path!r} has an invalid target"
+                    )
         except GitVersionsError as exc:
             problems.append(f"{label}: {exc}")
             continue
@@ -551,9 +628,17 @@ def _check_history(history: History, versions: list[Version]) -> list[str]:
             problems.append(
                 f"{label}: cached content hash is wrong (is {recomputed[:12]})"
             )
-    for ref in history.repo.refs.as_dict(Ref(b"refs/tags/")):
+    for ref, tagged in history.repo.refs.as_dict(Ref(b"refs/tags/")).items():
         name = ref.decode("utf-8", "replace")
-        if name not in seen:
+        if name in seen:
+            continue
+        # A writer may have added the tag after the walk above: judge it by
+        # its own commit, not by that earlier walk.
+        try:
+            found: Version | None = history.version(tagged.decode("ascii"))
+        except GitVersionsError:
+            found = None
+        if found is None or str(found.id) != name:
             problems.append(f"tag {name} does not name a version with that id")
     history.flush_caches()
     return problems
@@ -711,6 +796,8 @@ class Store:
             if kind is None:
                 history.set_kind(scanned.kind)
             update_manifest(artifact, kind=artifact_kind, src=src)
-        if created and self.config.auto_export:
+        if self.config.auto_export:
+            # Always: an export killed after the previous snapshot recorded its
+            # version is finished by the retry (exports are incremental).
             artifact.export()
         return SnapshotResult(version, created, artifact.record(version))

@@ -4,7 +4,7 @@ Sizes (default run, then ``--full``), each overridable from the environment:
 
 - crash kills: 30 / 320 (``--kills N`` or ``GITVERSIONS_KILLS``), half timed,
   half at precise write steps;
-- concurrent writers x snapshots: 8 x 25 both ways (``GITVERSIONS_WRITERS``,
+- concurrent writers x snapshots: 4 x 10 / 8 x 25 (``GITVERSIONS_WRITERS``,
   ``GITVERSIONS_SNAPSHOTS``);
 - hypothesis examples per property or fuzz test: 25 / 300 (profiles
   ``gitversions-ci`` and ``gitversions-full``; ``--hypothesis-profile`` wins).
@@ -122,8 +122,8 @@ def kills_wanted(pytestconfig: pytest.Config, full: bool) -> int:
 def writers_and_snapshots(full: bool) -> tuple[int, int]:
     """Concurrent writers and snapshots per writer."""
     return (
-        _env_int("GITVERSIONS_WRITERS") or 8,
-        _env_int("GITVERSIONS_SNAPSHOTS") or 25,
+        _env_int("GITVERSIONS_WRITERS") or (8 if full else 4),
+        _env_int("GITVERSIONS_SNAPSHOTS") or (25 if full else 10),
     )
 
 

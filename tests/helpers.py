@@ -303,3 +303,18 @@ def ok(result: Result, *, check_traceback: bool = True) -> Result:
 def ok_json(result: Result, *, check_traceback: bool = True) -> Any:
     """Assert that a CLI run succeeded (see :func:`ok`); return its parsed stdout."""
     return json.loads(ok(result, check_traceback=check_traceback).stdout)
+
+
+# SPEC §4, written out here (not imported from the library) so tests judge it.
+SPEC_VERSION_FIELDS = [
+    "id",
+    "number",
+    "timestamp",
+    "hash",
+    "commit",
+    "source",
+    "message",
+    "parent_versions",
+]
+SPEC_CHANGE_FIELDS = ["files_changed", "added", "modified", "deleted", "summary"]
+SPEC_FIELDS = SPEC_VERSION_FIELDS + SPEC_CHANGE_FIELDS

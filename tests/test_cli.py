@@ -16,25 +16,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from helpers import fsck_histories_under, ok, ok_json
+from helpers import SPEC_FIELDS, fsck_histories_under, ok, ok_json
 
 from gitversions.cli import cli
 
-VERSION_KEYS = {
-    "id",
-    "number",
-    "timestamp",
-    "hash",
-    "commit",
-    "source",
-    "message",
-    "parent_versions",
-    "files_changed",
-    "added",
-    "modified",
-    "deleted",
-    "summary",
-}
+VERSION_KEYS = set(SPEC_FIELDS)
 DIFF_KEYS = {"from", "to", "files_changed", "added", "modified", "deleted", "summary"}
 COMMANDS = [
     "init",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import tomlkit
+from helpers import SPEC_FIELDS
 
 from gitversions.errors import MetadataError
 from gitversions.history import Changes, Version
@@ -26,22 +27,6 @@ HASH2 = "8be01d4" + "a1" * 28 + "f"
 COMMIT1 = "c1" * 20
 COMMIT2 = "c2" * 20
 TIME = 1764496800  # 2025-11-30T10:00:00Z
-
-SPEC_FIELDS = [
-    "id",
-    "number",
-    "timestamp",
-    "hash",
-    "commit",
-    "source",
-    "message",
-    "parent_versions",
-    "files_changed",
-    "added",
-    "modified",
-    "deleted",
-    "summary",
-]
 
 
 def make_version(

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import tomlkit
+from helpers import SPEC_CHANGE_FIELDS, SPEC_VERSION_FIELDS
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -121,17 +122,8 @@ toml_values = st.recursive(
     ),
     max_leaves=10,
 )
-VERSION_KEYS = [
-    "id",
-    "number",
-    "timestamp",
-    "hash",
-    "commit",
-    "source",
-    "message",
-    "parent_versions",
-]
-CHANGE_KEYS = ["files_changed", "added", "modified", "deleted", "summary"]
+VERSION_KEYS = SPEC_VERSION_FIELDS
+CHANGE_KEYS = SPEC_CHANGE_FIELDS
 
 
 @st.composite

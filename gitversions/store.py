@@ -167,6 +167,12 @@ class Artifact:
         """A version's fields, flattened (the ``--json`` form)."""
         return version_record(version, self.changes(version))
 
+    def records(self, versions: Sequence[Version]) -> list[dict[str, Any]]:
+        """The flattened fields of several versions (their changes cached)."""
+        result = [self.record(v) for v in versions]
+        self.history.flush_caches()
+        return result
+
     def version_toml(self, version: Version) -> str:
         """The ``.version.toml`` text of a version."""
         return render_version_toml(version, self.changes(version))
@@ -300,6 +306,7 @@ class Artifact:
             result = materializer.export(chosen, progress, repair=repair)
             result.pruned = apply_retention(self, spare=[str(v.id) for v in chosen])
             write_manifest(self)
+            self.history.flush_caches()
             return result
 
     def restore(
@@ -713,4 +720,5 @@ class Store:
             update_manifest(artifact, kind=artifact_kind, src=src)
         if created and self.config.auto_export:
             artifact.export()
-        return SnapshotResult(version, created, artifact.record(version))
+        (record,) = artifact.records([version])
+        return SnapshotResult(version, created, record)

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, ObjectID, Tree
@@ -79,6 +79,9 @@ from .ids import (
     parse_ref,
 )
 from .paths import MAX_DEPTH, check_component
+
+if TYPE_CHECKING:
+    from ._repack import RepackStats
 
 __all__ = [
     "GIT_SOURCE",
@@ -346,6 +349,7 @@ class History:
         self.path = path
         self.repo = repo
         self.use_cache = use_cache
+        self.auto_repack = True
         # What dulwich writes itself (packs during gc) must be durable too.
         repo.object_store.fsync_object_files = True
         self.format: Literal["sha1", "sha256"] = (
@@ -423,6 +427,23 @@ class History:
     def close(self) -> None:
         """Release the repository's open files."""
         self.repo.close()
+
+    def refresh_packs(self) -> None:
+        """Notice packs added or removed (after a repack)."""
+        with self._read_lock:
+            _ = self.repo.object_store.packs
+
+    def repack(self, *, everything: bool = False) -> RepackStats:
+        """Pack loose objects with deltas (call under the lock); see ``_repack``."""
+        from ._repack import repack
+
+        return repack(self, everything=everything)
+
+    def gc(self, *, prune: bool = True) -> RepackStats:
+        """Prune old unreachable loose objects, then pack everything (locked)."""
+        from ._repack import gc
+
+        return gc(self, prune=prune)
 
     # -- objects ------------------------------------------------------------
 
@@ -1044,6 +1065,10 @@ class History:
         self.flush_caches()
         if cache is not None:
             cache.save()
+        if self.auto_repack:
+            from ._repack import auto_repack
+
+            auto_repack(self)  # keeps the number of files (and of fds) small
         return version, True
 
     def _commit(

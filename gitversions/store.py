@@ -505,12 +505,10 @@ class Artifact:
 
     def gc(self) -> dict[str, int]:
         """Pack loose objects and drop unreachable ones older than two weeks."""
-        from dulwich.gc import garbage_collect
-
         with self.lock():
             history = self.history
             history.clear_stale_locks()
-            stats = garbage_collect(history.repo, prune=True)
+            stats = history.gc(prune=True)
             return {
                 "loose_objects_before": stats.loose_objects_before,
                 "loose_objects_after": stats.loose_objects_after,

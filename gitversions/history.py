@@ -773,6 +773,9 @@ class History:
                     return version
             matches = [v for v in self.versions() if v.id == parsed.id]
         elif isinstance(parsed, NumberRef):
+            fast = self._tagged_number(parsed.number)
+            if fast is not None:
+                return fast
             matches = [v for v in self.versions() if v.number == parsed.number]
         else:
             matches = [
@@ -787,6 +790,32 @@ class History:
             names = ", ".join(str(v.id) for v in matches[:5])
             raise AmbiguousRefError(f"{shown!r} is ambiguous: it matches {names}")
         return matches[0]
+
+    def _tagged_number(self, number: int) -> Version | None:
+        """The one version numbered ``number``, found by its tag's name.
+
+        Tag names carry the number, so no walk of the whole history is needed.
+        Trusted only while ``main`` is tagged correctly (every writer tags what
+        it records, and re-tags commits pushed with plain git before its own),
+        and only when exactly one tag has that number; else None.
+        """
+        head = self.head()
+        if head is None or self.tag_target(self.version(head).id) != head:
+            return None
+        prefix = f"v{number}-".encode()
+        names = [
+            name
+            for name in self.repo.refs.keys(base=GitRef(TAG_PREFIX))
+            if name.startswith(prefix)
+        ]
+        text = names[0].decode("ascii", "replace") if len(names) == 1 else ""
+        if not VersionId.is_valid(text):
+            return None
+        target = self.tag_target(VersionId.parse(text))
+        if target is None:
+            return None
+        version = self.version(target)
+        return version if version.number == number else None
 
     def _resolve_latest(self, back: int, shown: str) -> Version:
         head = self.head()

@@ -176,3 +176,21 @@ def test_verify_ignores_the_stat_cache(store: Store, tmp_path: Path) -> None:
         assert [v.number for v in h.versions()] == [1]
     finally:
         h.close()
+
+
+def test_show_by_number_uses_the_tag_and_falls_back(
+    store: Store, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    for i in range(4):
+        write_tree(src, {"SKILL.md": f"{i}\n"}, replace=True)
+        store.snapshot("a", src)
+    art = store.artifact("a")
+    history = art.history
+    assert history._tagged_number(3) is not None
+    assert art.resolve("v3").number == 3
+    v3 = art.resolve("v3")
+    # Without its tag (plain git, a crash), the walk still finds it.
+    history.repo.refs.remove_if_equals(b"refs/tags/" + str(v3.id).encode(), None)
+    assert history._tagged_number(3) is None
+    assert art.resolve("v3") == v3

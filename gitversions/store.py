@@ -244,7 +244,10 @@ class Artifact:
     def materializer(self, target: Path | None = None) -> Materializer:
         """A materializer writing into ``target`` (default: ``versions/``)."""
         return Materializer(
-            self.history, target or self.versions_dir, self.store.config.latest
+            self.history,
+            target or self.versions_dir,
+            self.store.config.latest,
+            hardlink=self.store.config.hardlink,
         )
 
     def export(

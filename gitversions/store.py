@@ -718,7 +718,12 @@ class Store:
                 raise
             if kind is None:
                 history.set_kind(scanned.kind)
-            update_manifest(artifact, kind=artifact_kind, src=src)
+            update_manifest(
+                artifact,
+                kind=artifact_kind,
+                src=src,
+                new=version if created else None,
+            )
         if created and self.config.auto_export:
             artifact.export()
         (record,) = artifact.records([version])

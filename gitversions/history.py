@@ -457,7 +457,13 @@ class History:
         try:
             # dulwich's pack readers share file handles: one reader at a time.
             with self._read_lock:
-                return self.repo.object_store[ObjectID(hex_id.encode())]
+                try:
+                    return self.repo.object_store[ObjectID(hex_id.encode())]
+                except KeyError:
+                    # A writer may have just moved it from loose into a new
+                    # pack: look at the pack directory again, once.
+                    _ = self.repo.object_store.packs
+                    return self.repo.object_store[ObjectID(hex_id.encode())]
         except KeyError:
             raise CorruptionError(
                 f"object {hex_id} is missing from {self.path}"
@@ -479,8 +485,11 @@ class History:
         """
         path = loose_path(self.objects_dir, hex_id)
         if path.exists():
-            yield from iter_loose_blob(path, self.algorithms[-1], hex_id)
-            return
+            try:
+                yield from iter_loose_blob(path, self.algorithms[-1], hex_id)
+                return
+            except FileNotFoundError:
+                pass  # packed meanwhile by a writer's repack (opened before a yield)
         obj = self._object(hex_id)
         if not isinstance(obj, Blob):
             raise CorruptionError(f"object {hex_id} should be a blob")
@@ -1097,7 +1106,11 @@ class History:
         if self.auto_repack:
             from ._repack import auto_repack
 
-            auto_repack(self)  # keeps the number of files (and of fds) small
+            # Keeps the number of files (and of fds) small. The version is
+            # recorded already: a failed repack must not report the snapshot
+            # as failed, and leaves every object readable (see _repack).
+            with contextlib.suppress(Exception):
+                auto_repack(self)
         return version, True
 
     def _commit(

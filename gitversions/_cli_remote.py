@@ -11,13 +11,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
-from . import remote as remotes
 from .cli import CONTEXT, Env, cli, pass_env
-from .remote import FetchResult, ProgressFn
-from .transport import redact_url
+
+if TYPE_CHECKING:  # dulwich's client loads only when a remote command runs
+    from .remote import FetchResult, ProgressFn
 
 __all__: list[str] = []
 
@@ -99,6 +100,8 @@ def push(env: Env, name: str, url: str | None, force: bool) -> None:
       gitversions push canvas-design git@example.com:skills/canvas-design.git
       gitversions push canvas-design            # to the remote named origin
     """
+    from . import remote as remotes
+
     artifact = env.store.existing(name)
     with _transfer_progress(env) as progress:
         result = remotes.push(artifact, url, force=force, progress=progress)
@@ -140,6 +143,8 @@ def fetch(env: Env, name: str, url: str | None, force: bool) -> None:
     Example:
       gitversions fetch canvas-design
     """
+    from . import remote as remotes
+
     artifact = env.store.existing(name)
     with _transfer_progress(env) as progress:
         result = remotes.fetch(artifact, url, force=force, progress=progress)
@@ -158,6 +163,8 @@ def clone(env: Env, url: str, name: str) -> None:
       gitversions clone https://example.com/skills/canvas-design.git canvas-design
       gitversions clone ./canvas-design.bundle canvas-design
     """
+    from . import remote as remotes
+
     with _transfer_progress(env) as progress:
         result = remotes.clone(env.store, url, name, progress=progress)
     _report_fetch(env, name, result, "cloned")
@@ -181,6 +188,9 @@ def remote() -> None:
 @pass_env
 def remote_add(env: Env, name: str, remote_name: str, url: str) -> None:
     """Name URL as REMOTE of artifact NAME (origin is the default for push/fetch)."""
+    from . import remote as remotes
+    from .transport import redact_url
+
     remotes.add_remote(env.store.existing(name), remote_name, url)
     if env.json:
         env.emit({"name": name, "remote": remote_name, "url": redact_url(url)})
@@ -193,6 +203,9 @@ def remote_add(env: Env, name: str, remote_name: str, url: str) -> None:
 @pass_env
 def remote_list(env: Env, name: str) -> None:
     """List the remotes of artifact NAME (URLs shown without credentials)."""
+    from . import remote as remotes
+    from .transport import redact_url
+
     found = remotes.list_remotes(env.store.existing(name).history)
     if env.json:
         env.emit({k: redact_url(v) for k, v in found.items()})
@@ -209,6 +222,8 @@ def remote_list(env: Env, name: str) -> None:
 @pass_env
 def remote_remove(env: Env, name: str, remote_name: str) -> None:
     """Forget REMOTE of artifact NAME and its remote-tracking refs."""
+    from . import remote as remotes
+
     remotes.remove_remote(env.store.existing(name), remote_name)
     if env.json:
         env.emit({"name": name, "removed": remote_name})

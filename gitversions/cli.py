@@ -327,12 +327,13 @@ def log(env: Env, name: str) -> None:
     artifact = _artifact(env, name)
     versions = list(reversed(artifact.versions()))
     if env.json:
-        env.emit([artifact.record(v) for v in versions])
+        env.emit(artifact.records(versions))
         return
     for version in versions:
         first_line = version.message.splitlines()[0] if version.message else ""
         summary = artifact.changes(version).summary
         env.out(f"{version.id}  {version.timestamp}  {summary:<24}  {first_line}")
+    artifact.history.flush_caches()
 
 
 @cli.command(context_settings=CONTEXT)
@@ -352,9 +353,11 @@ def show(env: Env, name: str, ref: str) -> None:
     artifact = _artifact(env, name)
     version = artifact.resolve(ref)
     if env.json:
-        env.emit(artifact.record(version))
+        (record,) = artifact.records([version])
+        env.emit(record)
     else:
         click.echo(artifact.version_toml(version), nl=False)
+        artifact.history.flush_caches()
 
 
 @cli.command(context_settings=CONTEXT)

@@ -10,6 +10,7 @@ so that a typo does not silently fall back to a default::
     [export]
     latest = "auto"               # "symlink", "copy", or "auto" (symlink if possible)
     auto = false                  # export new versions right after each snapshot
+    hardlink = true               # share unchanged files between version dirs
 
     [retention]                   # applied by ``prune`` and after each export
     keep = 10                     # keep the newest N versions materialized
@@ -35,7 +36,7 @@ CONFIG_FILENAME = "gitversions.toml"
 LatestMode = Literal["auto", "symlink", "copy"]
 
 _TOP_KEYS = {"object_format", "exclude", "lock_timeout", "export", "retention"}
-_EXPORT_KEYS = {"latest", "auto"}
+_EXPORT_KEYS = {"latest", "auto", "hardlink"}
 _RETENTION_KEYS = {"keep", "keep_days", "protect"}
 
 
@@ -49,6 +50,8 @@ class Config:
         lock_timeout: Seconds a writer waits for an artifact's lock.
         latest: How ``versions/latest`` is made.
         auto_export: Whether a snapshot exports its new version right away.
+        hardlink: Whether export hardlinks unchanged files from an earlier
+            materialized version (copied where the filesystem refuses).
         retention_keep: Keep the newest N versions materialized (None: no limit).
         retention_keep_days: Keep versions newer than D days (None: no limit).
         retention_protect: Version ids never removed from ``versions/``.
@@ -59,6 +62,7 @@ class Config:
     lock_timeout: float = 30.0
     latest: LatestMode = "auto"
     auto_export: bool = False
+    hardlink: bool = True
     retention_keep: int | None = None
     retention_keep_days: float | None = None
     retention_protect: tuple[str, ...] = field(default_factory=tuple)
@@ -101,6 +105,9 @@ def _parse(path: Path, data: dict[str, Any]) -> Config:
     auto = export.get("auto", False)
     if not isinstance(auto, bool):
         raise _fail(path, "export.auto must be true or false")
+    hardlink = export.get("hardlink", True)
+    if not isinstance(hardlink, bool):
+        raise _fail(path, "export.hardlink must be true or false")
     keep, keep_days, protect = _parse_retention(path, data.get("retention", {}))
     return Config(
         object_format=object_format,
@@ -108,6 +115,7 @@ def _parse(path: Path, data: dict[str, Any]) -> Config:
         lock_timeout=float(lock_timeout),
         latest=latest,
         auto_export=auto,
+        hardlink=hardlink,
         retention_keep=keep,
         retention_keep_days=keep_days,
         retention_protect=protect,
@@ -198,6 +206,7 @@ def render_default() -> str:
         "[export]\n"
         '# latest = "auto"          # "symlink", "copy" or "auto"\n'
         "# auto = false             # export each new version right after snapshot\n"
+        "# hardlink = true          # share unchanged files between versions\n"
         "\n"
         "[retention]                # for `prune` and each export; unset: keep all\n"
         "#   keep = 10              # e.g.: keep the newest N versions materialized\n"

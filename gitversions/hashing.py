@@ -79,12 +79,20 @@ class FileNode:
         rel: Its POSIX path inside the artifact, for messages.
         mode: ``MODE_FILE`` or ``MODE_EXEC``.
         size: Its size when scanned.
+        mtime_ns: Its modification time when scanned (0: unknown).
+        ctime_ns: Its status change time when scanned (0: unknown).
+        ino: Its inode number when scanned (0: unknown).
+        dev: Its device when scanned (0: unknown).
     """
 
     path: str
     rel: str
     mode: int
     size: int
+    mtime_ns: int = 0
+    ctime_ns: int = 0
+    ino: int = 0
+    dev: int = 0
 
 
 @dataclass(frozen=True)
@@ -111,11 +119,15 @@ class Source:
         path: SRC as given.
         kind: ``"dir"`` for a directory artifact, ``"file"`` for a single file.
         root: The tree to record; for a single file, a tree holding only that file.
+        scanned_at: Wall-clock time (ns) just before the scan began; a file whose
+            mtime or ctime is not clearly older may change unnoticed by a stat
+            comparison (racy timestamps), so the stat cache rehashes it.
     """
 
     path: Path
     kind: Literal["dir", "file"]
     root: DirNode
+    scanned_at: int = 0
 
     def file_count(self) -> int:
         """Count the files and links the source holds."""
@@ -195,13 +207,26 @@ def _scan_entry(
             raise SourceError(f"cannot read link {rel!r}: {exc.strerror}") from exc
     if stat.S_ISREG(st.st_mode):
         mode = MODE_EXEC if st.st_mode & stat.S_IXUSR else MODE_FILE
-        return FileNode(os.fsdecode(path), rel, mode, st.st_size)
+        return _file_node(os.fsdecode(path), rel, mode, st)
     if stat.S_ISDIR(st.st_mode):
         child = _scan_dir(path, rel, exclude, depth + 1)
         return child if child.children else None
     raise SourceError(
         f"cannot snapshot {rel!r}: {_kind_of(st.st_mode)} (only regular files, "
         "directories and symlinks can be versioned)"
+    )
+
+
+def _file_node(path: str, rel: str, mode: int, st: os.stat_result) -> FileNode:
+    return FileNode(
+        path,
+        rel,
+        mode,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        st.st_ino,
+        st.st_dev,
     )
 
 
@@ -233,6 +258,7 @@ def scan_source(src: Path | str, exclude: Sequence[str] = ()) -> Source:
     """
     src = Path(src)
     raw = os.fsencode(src)
+    started = time.time_ns()
     try:
         st = os.lstat(raw)
     except FileNotFoundError:
@@ -245,7 +271,7 @@ def scan_source(src: Path | str, exclude: Sequence[str] = ()) -> Source:
             "pass the directory or file it points to"
         )
     if stat.S_ISDIR(st.st_mode):
-        return Source(src, "dir", _scan_dir(raw, "", exclude, 0))
+        return Source(src, "dir", _scan_dir(raw, "", exclude, 0), started)
     if stat.S_ISREG(st.st_mode):
         name = os.fsencode(src.name)
         text = _decode_name(name, str(src.parent))
@@ -253,8 +279,8 @@ def scan_source(src: Path | str, exclude: Sequence[str] = ()) -> Source:
         if reason:
             raise SourceError(f"cannot snapshot {text!r}: {reason}")
         mode = MODE_EXEC if st.st_mode & stat.S_IXUSR else MODE_FILE
-        root = DirNode("", {name: FileNode(str(src), text, mode, st.st_size)})
-        return Source(src, "file", root)
+        root = DirNode("", {name: _file_node(str(src), text, mode, st)})
+        return Source(src, "file", root, started)
     raise SourceError(f"cannot snapshot {str(src)!r}: SRC is {_kind_of(st.st_mode)}")
 
 
@@ -472,6 +498,7 @@ def hash_source(
     algorithms: Sequence[str],
     sink: ObjectSink | None = None,
     workers: int | None = None,
+    known: Callable[[FileNode], tuple[bytes, ...] | None] | None = None,
 ) -> tuple[bytes, ...]:
     """Compute the root tree id of ``source`` in each algorithm.
 
@@ -484,6 +511,8 @@ def hash_source(
         algorithms: Digest names; the first is usually ``"sha256"``.
         sink: Receives every blob and tree (to store them); hashing only if None.
         workers: Threads reading files (default: up to 4, one per core).
+        known: Returns a file's blob ids without reading it (a stat cache
+            hit), or None to read it; such files never reach ``sink``.
 
     Returns:
         The raw root tree ids, in the order of ``algorithms``.
@@ -491,16 +520,26 @@ def hash_source(
     algorithms = tuple(algorithms)
     out = sink if sink is not None else _HashOnly(algorithms)
     files = _files_of(source.root)
+    blob_ids: dict[int, tuple[bytes, ...]] = {}
+    if known is not None:
+        unread = []
+        for node in files:
+            hit = known(node)
+            if hit is None:
+                unread.append(node)
+            else:
+                blob_ids[id(node)] = hit
+        files = unread
     threads = workers or min(4, os.cpu_count() or 1)
     if threads > 1 and len(files) > 1:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(threads) as pool:
-            blob_ids = dict(
+            blob_ids.update(
                 zip(map(id, files), pool.map(out.file_blob, files), strict=True)
             )
     else:
-        blob_ids = {id(node): out.file_blob(node) for node in files}
+        blob_ids.update((id(node), out.file_blob(node)) for node in files)
 
     def visit(node: DirNode) -> tuple[bytes, ...]:
         per_alg: list[list[tuple[bytes, int, bytes]]] = [[] for _ in algorithms]

@@ -20,6 +20,7 @@ to a crash between the two is re-created by the next writer.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
@@ -27,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, ObjectID, Tree
@@ -42,6 +43,7 @@ from ._loose import (
     loose_path,
     write_loose,
 )
+from ._statcache import StatCache
 from .errors import (
     AmbiguousRefError,
     ConflictError,
@@ -78,6 +80,9 @@ from .ids import (
 )
 from .paths import MAX_DEPTH, check_component
 
+if TYPE_CHECKING:
+    from ._repack import RepackStats
+
 __all__ = [
     "GIT_SOURCE",
     "LOCAL_SOURCE",
@@ -95,6 +100,9 @@ MAIN = GitRef(b"refs/heads/main")
 TAG_PREFIX = b"refs/tags/"
 _SMALL_FILE = 8 << 20
 _CACHE_DIR = "gitversions"
+_STAT_CACHE = "statcache"
+_COMMITS = "commits"
+_CHANGES = "changes"
 _ALLOWED_MODES = {MODE_FILE, MODE_EXEC, MODE_LINK, MODE_TREE}
 
 
@@ -221,11 +229,13 @@ def _identity() -> bytes:
 class _StoreSink:
     """Writes the blobs and trees ``hash_source`` meets, if they are missing."""
 
-    def __init__(self, history: History) -> None:
+    def __init__(self, history: History, cache: StatCache | None = None) -> None:
         self.history = history
+        self.cache = cache
         self.algorithms = history.algorithms
         self.objects = history.objects_dir
         self.written: list[bytes] = []
+        self.new_trees = 0
         self.dirs: set[Path] = set()
 
     def _store(self, kind: bytes, body: bytes, ids: tuple[bytes, ...]) -> None:
@@ -243,6 +253,12 @@ class _StoreSink:
             self.written.append(raw)
 
     def file_blob(self, node: FileNode) -> tuple[bytes, ...]:
+        ids = self._file_blob(node)
+        if self.cache is not None:
+            self.cache.add(node, ids)
+        return ids
+
+    def _file_blob(self, node: FileNode) -> tuple[bytes, ...]:
         if node.size <= _SMALL_FILE:
             parts: list[bytes] = []
 
@@ -317,7 +333,9 @@ class _StoreSink:
         self._store(b"blob", data, ids)
 
     def tree(self, bodies: tuple[bytes, ...], ids: tuple[bytes, ...]) -> None:
+        before = len(self.written)
         self._store(b"tree", bodies[-1], ids)
+        self.new_trees += len(self.written) - before
 
 
 class History:
@@ -331,6 +349,7 @@ class History:
         self.path = path
         self.repo = repo
         self.use_cache = use_cache
+        self.auto_repack = True
         # What dulwich writes itself (packs during gc) must be durable too.
         repo.object_store.fsync_object_files = True
         self.format: Literal["sha1", "sha256"] = (
@@ -348,6 +367,13 @@ class History:
         self._sha256: dict[str, str] = {}
         self._new_index: list[str] = []
         self._new_sha256: list[str] = []
+        # Raw cache lines by commit, decoded on use: commit facts and changes
+        # against the first parent (both immutable, keyed by commit id).
+        self._commit_lines: dict[str, str] = {}
+        self._change_lines: dict[str, str] = {}
+        self._changes: dict[str, Changes] = {}
+        self._new_commits: list[str] = []
+        self._new_changes: list[str] = []
         self._indexed: set[str] = set()
         self._loaded = False
 
@@ -402,6 +428,23 @@ class History:
         """Release the repository's open files."""
         self.repo.close()
 
+    def refresh_packs(self) -> None:
+        """Notice packs added or removed (after a repack)."""
+        with self._read_lock:
+            _ = self.repo.object_store.packs
+
+    def repack(self, *, everything: bool = False) -> RepackStats:
+        """Pack loose objects with deltas (call under the lock); see ``_repack``."""
+        from ._repack import repack
+
+        return repack(self, everything=everything)
+
+    def gc(self, *, prune: bool = True) -> RepackStats:
+        """Prune old unreachable loose objects, then pack everything (locked)."""
+        from ._repack import gc
+
+        return gc(self, prune=prune)
+
     # -- objects ------------------------------------------------------------
 
     def has_object(self, hex_id: str) -> bool:
@@ -414,7 +457,13 @@ class History:
         try:
             # dulwich's pack readers share file handles: one reader at a time.
             with self._read_lock:
-                return self.repo.object_store[ObjectID(hex_id.encode())]
+                try:
+                    return self.repo.object_store[ObjectID(hex_id.encode())]
+                except KeyError:
+                    # A writer may have just moved it from loose into a new
+                    # pack: look at the pack directory again, once.
+                    _ = self.repo.object_store.packs
+                    return self.repo.object_store[ObjectID(hex_id.encode())]
         except KeyError:
             raise CorruptionError(
                 f"object {hex_id} is missing from {self.path}"
@@ -474,8 +523,11 @@ class History:
         """
         path = loose_path(self.objects_dir, hex_id)
         if path.exists():
-            yield from iter_loose_blob(path, self.algorithms[-1], hex_id)
-            return
+            try:
+                yield from iter_loose_blob(path, self.algorithms[-1], hex_id)
+                return
+            except FileNotFoundError:
+                pass  # packed meanwhile by a writer's repack (opened before a yield)
         obj = self._object(hex_id)
         if not isinstance(obj, Blob):
             raise CorruptionError(f"object {hex_id} should be a blob")
@@ -521,6 +573,14 @@ class History:
                 self._numbers.setdefault(parts[0], int(parts[1]))
                 self._hashes.setdefault(parts[0], parts[2])
                 self._indexed.add(parts[0])
+        for name, table in (
+            (_COMMITS, self._commit_lines),
+            (_CHANGES, self._change_lines),
+        ):
+            for line in self._cache_lines(name):
+                key, _, rest = line.partition(" ")
+                if len(key) == hex_len and rest:
+                    table.setdefault(key, rest)
         if self.format == "sha1":
             for line in self._cache_lines("sha256"):
                 parts = line.split(" ")
@@ -544,7 +604,12 @@ class History:
         """Append newly derived facts to the caches (best effort: they are hints)."""
         if not self.use_cache:
             return
-        for name, lines in (("index", self._new_index), ("sha256", self._new_sha256)):
+        for name, lines in (
+            ("index", self._new_index),
+            ("sha256", self._new_sha256),
+            (_COMMITS, self._new_commits),
+            (_CHANGES, self._new_changes),
+        ):
             if not lines:
                 continue
             try:
@@ -574,6 +639,14 @@ class History:
 
     def _info(self, commit: str) -> _CommitInfo:
         info = self._infos.get(commit)
+        if info is None and self.use_cache:
+            self._load_caches()
+            raw = self._commit_lines.get(commit)
+            if raw is not None:
+                info = _decode_info(raw)
+                if info is not None:
+                    self._infos[commit] = info
+                    return info
         if info is None:
             obj = self._object(commit)
             if not isinstance(obj, Commit):
@@ -585,6 +658,10 @@ class History:
                 bytes(obj.message),
             )
             self._infos[commit] = info
+            if self.use_cache and commit not in self._commit_lines:
+                line = _encode_info(info)
+                self._commit_lines[commit] = line
+                self._new_commits.append(f"{commit} {line}\n")
         return info
 
     def _number(self, commit: str) -> int:
@@ -742,6 +819,9 @@ class History:
                     return version
             matches = [v for v in self.versions() if v.id == parsed.id]
         elif isinstance(parsed, NumberRef):
+            fast = self._tagged_number(parsed.number)
+            if fast is not None:
+                return fast
             matches = [v for v in self.versions() if v.number == parsed.number]
         else:
             matches = [
@@ -756,6 +836,32 @@ class History:
             names = ", ".join(str(v.id) for v in matches[:5])
             raise AmbiguousRefError(f"{shown!r} is ambiguous: it matches {names}")
         return matches[0]
+
+    def _tagged_number(self, number: int) -> Version | None:
+        """The one version numbered ``number``, found by its tag's name.
+
+        Tag names carry the number, so no walk of the whole history is needed.
+        Trusted only while ``main`` is tagged correctly (every writer tags what
+        it records, and re-tags commits pushed with plain git before its own),
+        and only when exactly one tag has that number; else None.
+        """
+        head = self.head()
+        if head is None or self.tag_target(self.version(head).id) != head:
+            return None
+        prefix = f"v{number}-".encode()
+        names = [
+            name
+            for name in self.repo.refs.keys(base=GitRef(TAG_PREFIX))
+            if name.startswith(prefix)
+        ]
+        text = names[0].decode("ascii", "replace") if len(names) == 1 else ""
+        if not VersionId.is_valid(text):
+            return None
+        target = self.tag_target(VersionId.parse(text))
+        if target is None:
+            return None
+        version = self.version(target)
+        return version if version.number == number else None
 
     def _resolve_latest(self, back: int, shown: str) -> Version:
         head = self.head()
@@ -822,7 +928,36 @@ class History:
         return {entry.path: entry for entry in self.iter_tree(tree)}
 
     def changes(self, old: Version | None, new: Version) -> Changes:
-        """Return what changed from ``old`` (None: nothing) to ``new``."""
+        """Return what changed from ``old`` (None: nothing) to ``new``.
+
+        Changes against the first parent are cached per commit, so ``log``
+        and ``show`` need not read two trees per version.
+        """
+        first = (old is None and not new.parents) or (
+            old is not None and new.parents[:1] == (old.commit,)
+        )
+        if not first or not self.use_cache:
+            return self._compute_changes(old, new)
+        cached = self._changes.get(new.commit)
+        if cached is not None:
+            return cached
+        self._load_caches()
+        raw = self._change_lines.get(new.commit)
+        if raw is not None:
+            cached = _decode_changes(raw)
+            if cached is not None:
+                self._changes[new.commit] = cached
+                return cached
+        result = self._compute_changes(old, new)
+        self._changes[new.commit] = result
+        line = json.dumps(
+            [result.added, result.modified, result.deleted], separators=(",", ":")
+        )
+        self._change_lines[new.commit] = line
+        self._new_changes.append(f"{new.commit} {line}\n")
+        return result
+
+    def _compute_changes(self, old: Version | None, new: Version) -> Changes:
         before = self.files(old.tree) if old is not None else {}
         after = self.files(new.tree)
         added = sorted(p for p in after if p not in before)
@@ -945,9 +1080,25 @@ class History:
             source_label = LOCAL_SOURCE if inherited == GIT_SOURCE else inherited
         if latest is not None:
             self.ensure_tags()  # after a crash, or commits pushed with plain git
-        sink = _StoreSink(self)
+        cache = (
+            StatCache(self.path / _CACHE_DIR / _STAT_CACHE, source, self.algorithms)
+            if self.use_cache and source.scanned_at
+            else None
+        )
+        sink = _StoreSink(self, cache)
         try:
-            ids = hash_source(source, self.algorithms, sink)
+            ids = hash_source(
+                source, self.algorithms, sink, known=cache.known if cache else None
+            )
+            # A new tree may name blobs only the cache vouched for: they must
+            # exist (they may have been pruned); if one is missing, read all.
+            if (
+                cache is not None
+                and cache.hits
+                and sink.new_trees
+                and not all(self.has_object(i[-1].hex()) for i in cache.hits)
+            ):
+                ids = hash_source(source, self.algorithms, sink)
         except BaseException:
             sink.discard()  # leave the store exactly as it was
             raise
@@ -960,6 +1111,8 @@ class History:
         )
         if unchanged:
             self.flush_caches()
+            if cache is not None:
+                cache.save()
             assert latest is not None
             return latest, False
         try:
@@ -984,6 +1137,16 @@ class History:
         version = self.version(commit_id)
         self.ensure_tag(version)
         self.flush_caches()
+        if cache is not None:
+            cache.save()
+        if self.auto_repack:
+            from ._repack import auto_repack
+
+            # Keeps the number of files (and of fds) small. The version is
+            # recorded already: a failed repack must not report the snapshot
+            # as failed, and leaves every object readable (see _repack).
+            with contextlib.suppress(Exception):
+                auto_repack(self)
         return version, True
 
     def _commit(
@@ -1047,6 +1210,57 @@ class History:
             return None
         text = value.decode("ascii", "replace")
         return text if text in ("dir", "file") else None
+
+
+def _encode_info(info: _CommitInfo) -> str:
+    return json.dumps(
+        [
+            list(info.parents),
+            info.tree,
+            info.time,
+            info.message.decode("utf-8", "surrogateescape"),
+        ],
+        separators=(",", ":"),
+    )
+
+
+def _is_hex_list(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(x, str) and x.isalnum() for x in value
+    )
+
+
+def _decode_info(raw: str) -> _CommitInfo | None:
+    try:
+        parents, tree, when, message = json.loads(raw)
+    except ValueError:
+        return None  # a torn line: read the commit instead
+    if not (
+        _is_hex_list(parents)
+        and isinstance(tree, str)
+        and isinstance(when, int)
+        and isinstance(message, str)
+    ):
+        return None
+    return _CommitInfo(
+        tuple(parents), tree, when, message.encode("utf-8", "surrogateescape")
+    )
+
+
+def _decode_changes(raw: str) -> Changes | None:
+    try:
+        lists = json.loads(raw)
+    except ValueError:
+        return None
+    if not (
+        isinstance(lists, list)
+        and len(lists) == 3
+        and all(
+            isinstance(x, list) and all(isinstance(p, str) for p in x) for x in lists
+        )
+    ):
+        return None
+    return Changes(tuple(lists[0]), tuple(lists[1]), tuple(lists[2]))
 
 
 def _ref_text(ref: Ref) -> str:

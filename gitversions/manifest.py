@@ -23,6 +23,7 @@ artifact's lock, after every change of the history.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -32,6 +33,7 @@ from ._loose import atomic_write
 from .errors import GitVersionsError, InputError
 
 if TYPE_CHECKING:
+    from .history import Version
     from .store import Artifact
 
 __all__ = [
@@ -124,29 +126,78 @@ def _set_kind(artifact: Artifact, kind: str) -> None:
     config.write_to_path()
 
 
-def render_manifest(artifact: Artifact) -> str | None:
+_COUNT_CACHE = "count"
+
+
+def _count_path(artifact: Artifact) -> Path:
+    return artifact.history_path / "gitversions" / _COUNT_CACHE
+
+
+def _grown(artifact: Artifact, new: Version) -> tuple[int, str] | None:
+    """Count and creation time, if ``new`` just extended a counted history.
+
+    A snapshot on top of the newest version adds exactly one version, so the
+    count cached for that parent (``history.git/gitversions/count``, written
+    with each manifest) grows by one, and listing the whole history
+    (thousands of versions) is not needed.
+    """
+    if len(new.parents) != 1:
+        return None
+    try:
+        parts = _count_path(artifact).read_text("ascii").split(" ", 2)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(parts) != 3 or parts[0] != new.parents[0] or not parts[1].isdigit():
+        return None
+    return int(parts[1]) + 1, parts[2].strip()
+
+
+def _remember_count(
+    artifact: Artifact, latest: Version, count: int, created: str
+) -> None:
+    # A hint like the other caches: best effort, atomic.
+    with contextlib.suppress(OSError):
+        atomic_write(
+            _count_path(artifact),
+            (f"{latest.commit} {count} {created}\n".encode("ascii"),),
+        )
+
+
+def render_manifest(artifact: Artifact, new: Version | None = None) -> str | None:
     """Render the manifest of an artifact (None while it has no version).
 
     Args:
         artifact: An artifact with a history.
+        new: A version just recorded on top of the newest one, if any: the
+            current manifest then gives the count without a walk.
 
     Returns:
         The text of ``manifest.toml``, a pure function of the history and kind.
     """
     history = artifact.history
-    versions = history.versions()
     latest = history.latest()
+    grown = _grown(artifact, new) if new is not None and latest == new else None
+    if grown is not None and latest is not None:
+        _remember_count(artifact, latest, *grown)
+        return _render(artifact, latest, grown[0], grown[1])
+    versions = history.versions()
     if not versions or latest is None:
         return None
+    if new is not None:
+        _remember_count(artifact, latest, len(versions), versions[0].timestamp)
+    return _render(artifact, latest, len(versions), versions[0].timestamp)
+
+
+def _render(artifact: Artifact, latest: Version, count: int, created: str) -> str:
     doc = tomlkit.document()
     doc.add(tomlkit.comment(f"{_HEADER} rebuilds it."))
     table = tomlkit.table()
     table.add("name", artifact.name)
     table.add("kind", artifact_kind(artifact))
     table.add("source", latest.source)
-    table.add("version_count", len(versions))
+    table.add("version_count", count)
     table.add("latest", str(latest.id))
-    table.add("created", versions[0].timestamp)
+    table.add("created", created)
     table.add("updated", latest.timestamp)
     doc.add("artifact", table)
     return tomlkit.dumps(doc)
@@ -165,18 +216,19 @@ def _current(path: Path) -> str | None:
         return None
 
 
-def write_manifest(artifact: Artifact) -> bool:
+def write_manifest(artifact: Artifact, new: Version | None = None) -> bool:
     """Rewrite ``manifest.toml`` atomically if it is missing or stale.
 
     The caller holds the artifact's lock.
 
     Args:
         artifact: An artifact with a history.
+        new: A version just recorded on top of the newest one, if any.
 
     Returns:
         True if the file was written.
     """
-    text = render_manifest(artifact)
+    text = render_manifest(artifact, new)
     path = _path(artifact)
     if text is None or _current(path) == text:
         return False
@@ -185,7 +237,11 @@ def write_manifest(artifact: Artifact) -> bool:
 
 
 def update_manifest(
-    artifact: Artifact, *, kind: str | None = None, src: Path | None = None
+    artifact: Artifact,
+    *,
+    kind: str | None = None,
+    src: Path | None = None,
+    new: Version | None = None,
 ) -> bool:
     """Record the artifact's kind if known, then rewrite its manifest if needed.
 
@@ -195,6 +251,7 @@ def update_manifest(
         artifact: An artifact with a history.
         kind: The kind, when the caller knows it (it replaces a recorded one).
         src: The snapshot's source, to infer a kind when none is recorded yet.
+        new: A version just recorded on top of the newest one, if any.
 
     Returns:
         True if ``manifest.toml`` was written.
@@ -204,7 +261,7 @@ def update_manifest(
         kind = kind_for_path(src, artifact.kind())
     if kind is not None and kind != stored:
         _set_kind(artifact, kind)
-    return write_manifest(artifact)
+    return write_manifest(artifact, new)
 
 
 def check_manifest(artifact: Artifact) -> list[str]:

@@ -171,6 +171,7 @@ def write_content(
     *,
     read_only: bool,
     extra: Iterable[tuple[str, bytes]] = (),
+    link_from: dict[tuple[str, int], Path] | None = None,
 ) -> None:
     """Write a version's files into ``dest``, an empty directory this process made.
 
@@ -180,6 +181,9 @@ def write_content(
         dest: The (new, empty) directory to fill.
         read_only: Make files read-only (materialized versions) or not (restore).
         extra: More ``(name, bytes)`` files for the top level (``.version.toml``).
+        link_from: Read-only files of an earlier materialized version by
+            ``(blob, mode)``: a file with the same blob and mode is hardlinked
+            from there instead of written (copied where linking fails).
     """
     made = {dest}
     jobs: list[tuple[Path, str, int]] = []
@@ -203,8 +207,13 @@ def write_content(
         mode = 0o755 if entry.mode == MODE_EXEC else 0o644
         jobs.append((path, entry.blob, mode & 0o555 if read_only else mode))
 
+    links = link_from or {}
+
     def write(job: tuple[Path, str, int]) -> None:
         path, blob, mode = job
+        source = links.get((blob, mode))
+        if source is not None and _link_file(source, path, mode):
+            return
         _write_file(path, reader.iter_blob(blob), mode)
 
     # Decompression, writes and fsyncs release the GIL and wait on the disk:
@@ -227,6 +236,23 @@ def write_content(
         _write_file(dest / name, iter((data,)), 0o444 if read_only else 0o644)
     for directory in sorted(made, key=lambda p: len(p.parts), reverse=True):
         fsync_dir(directory)
+
+
+def _link_file(source: Path, path: Path, mode: int) -> bool:
+    """Hardlink an identical read-only file of another version; False to copy.
+
+    Versions share the inode, which is safe while it stays read-only: a file
+    made writable (chmod) is not linked again, and verify compares every
+    version's content with the history, so an edit through any link shows.
+    """
+    try:
+        st = os.lstat(source)
+        if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != mode:
+            return False
+        os.link(source, path, follow_symlinks=False)
+    except OSError:  # EXDEV, EPERM, EMLINK, a filesystem without links
+        return False
+    return True
 
 
 def _write_file(
@@ -391,10 +417,29 @@ class Materializer:
         reader: VersionReader,
         target: Path,
         latest_mode: Literal["auto", "symlink", "copy"] = "auto",
+        hardlink: bool = False,
     ) -> None:
         self.reader = reader
         self.target = target
         self.latest_mode = latest_mode
+        self.hardlink = hardlink
+        self._last_written: Version | None = None
+
+    def _link_sources(self, version: Version) -> dict[tuple[str, int], Path]:
+        """Files of an earlier intact version directory, to hardlink from."""
+        candidates = [self._last_written, self.reader.first_parent(version)]
+        for earlier in candidates:
+            if earlier is None or earlier.commit == version.commit:
+                continue
+            directory = self.target / str(earlier.id)
+            if directory.is_symlink() or not self.is_intact(earlier):
+                continue
+            return {
+                (e.blob, 0o555 if e.mode == MODE_EXEC else 0o444): directory / e.path
+                for e in self.reader.iter_tree(earlier.tree)
+                if e.mode != MODE_LINK
+            }
+        return {}
 
     def _tmp(self, label: str) -> Path:
         return self.target / f".{label}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
@@ -434,6 +479,8 @@ class Materializer:
         ):
             return False
         self.target.mkdir(parents=True, exist_ok=True)
+        # Never link while repairing: the earlier copy may be damaged too.
+        links = self._link_sources(version) if self.hardlink and not repair else {}
         tmp = self._tmp(str(version.id))
         os.mkdir(tmp, 0o755)
         try:
@@ -443,6 +490,7 @@ class Materializer:
                 tmp,
                 read_only=True,
                 extra=[(VERSION_FILENAME, meta.encode("utf-8"))],
+                link_from=links,
             )
             final = self.target / str(version.id)
             _replace_dir(tmp, final)
@@ -450,6 +498,7 @@ class Materializer:
         except BaseException:
             remove_tree(tmp)
             raise
+        self._last_written = version
         return True
 
     def export(

@@ -63,7 +63,8 @@ def is_git_dir_name(name: bytes) -> bool:
         True when writing ``name`` could create or replace a ``.git``.
     """
     folded = name.lower()
-    return _is_ntfs_dotgit(folded) or _is_hfs_dotgit(name)
+    # HFS+'s ignorable code points are never ASCII: skip that (slow) check.
+    return _is_ntfs_dotgit(folded) or (not name.isascii() and _is_hfs_dotgit(name))
 
 
 def check_component(name: bytes) -> str | None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Literal
 
 from dulwich.refs import Ref
 
-from ._loose import atomic_write, loose_path
+from ._loose import atomic_write
 from .config import CONFIG_FILENAME, Config, load_config, render_default
 from .errors import (
     CorruptionError,
@@ -170,6 +169,12 @@ class Artifact:
         """A version's fields, flattened (the ``--json`` form)."""
         return version_record(version, self.changes(version))
 
+    def records(self, versions: Sequence[Version]) -> list[dict[str, Any]]:
+        """The flattened fields of several versions (their changes cached)."""
+        result = [self.record(v) for v in versions]
+        self.history.flush_caches()
+        return result
+
     def version_toml(self, version: Version) -> str:
         """The ``.version.toml`` text of a version."""
         return render_version_toml(version, self.changes(version))
@@ -241,7 +246,10 @@ class Artifact:
     def materializer(self, target: Path | None = None) -> Materializer:
         """A materializer writing into ``target`` (default: ``versions/``)."""
         return Materializer(
-            self.history, target or self.versions_dir, self.store.config.latest
+            self.history,
+            target or self.versions_dir,
+            self.store.config.latest,
+            hardlink=self.store.config.hardlink,
         )
 
     def export(
@@ -303,6 +311,7 @@ class Artifact:
             result = materializer.export(chosen, progress, repair=repair)
             result.pruned = apply_retention(self, spare=[str(v.id) for v in chosen])
             write_manifest(self)
+            self.history.flush_caches()
             return result
 
     def restore(
@@ -528,34 +537,20 @@ class Artifact:
         return []
 
     def gc(self) -> dict[str, int]:
-        """Pack loose objects and drop unreachable ones older than two weeks.
+        """Pack every object (with deltas); drop unreachable ones over two weeks old.
 
-        Refs are left as they are: dulwich's ``pack_refs`` deletes loose refs
-        before the new ``packed-refs`` is in place, so a kill there would lose
-        every tag. The new pack is complete before any loose object or old
-        pack is removed.
+        Refs are left loose: dulwich's ``pack_refs`` deletes loose refs before
+        the new ``packed-refs`` is in place, so a kill there would lose every
+        tag. The new pack is durable before any loose object or old pack it
+        replaces is removed; blobs too large to pack in memory stay loose.
         """
         import zlib
-
-        from dulwich.gc import find_unreachable_objects
 
         with self.lock():
             history = self.history
             history.clear_stale_locks()
-            store = history.repo.object_store
-            loose_before = store.count_loose_objects()
-            packs_before = len(list(store.packs))
-            grace = 14 * 24 * 3600
             try:
-                unreachable = find_unreachable_objects(store, history.repo.refs)
-                old = {
-                    sha
-                    for sha in unreachable
-                    if store.contains_loose(sha)
-                    and _age(loose_path(history.objects_dir, sha.decode())) > grace
-                }
-                store.repack(exclude=old)
-                store.prune(grace_period=grace)
+                stats = history.gc(prune=True)
             except (zlib.error, ValueError, KeyError) as exc:
                 raise CorruptionError(
                     f"cannot pack {self.name!r}: an object is damaged ({exc}); "
@@ -563,19 +558,12 @@ class Artifact:
                 ) from exc
             history.ensure_tags(full=True)
             return {
-                "loose_objects_before": loose_before,
-                "loose_objects_after": store.count_loose_objects(),
-                "packs_before": packs_before,
-                "packs_after": len(list(store.packs)),
-                "pruned_objects": len(old),
+                "loose_objects_before": stats.loose_objects_before,
+                "loose_objects_after": stats.loose_objects_after,
+                "packs_before": stats.packs_before,
+                "packs_after": stats.packs_after,
+                "pruned_objects": len(stats.pruned_objects),
             }
-
-
-def _age(path: Path) -> float:
-    try:
-        return time.time() - path.stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 def _nested_git(top: Path) -> Path | None:
@@ -795,9 +783,15 @@ class Store:
                 raise
             if kind is None:
                 history.set_kind(scanned.kind)
-            update_manifest(artifact, kind=artifact_kind, src=src)
+            update_manifest(
+                artifact,
+                kind=artifact_kind,
+                src=src,
+                new=version if created else None,
+            )
         if self.config.auto_export:
             # Always: an export killed after the previous snapshot recorded its
             # version is finished by the retry (exports are incremental).
             artifact.export()
-        return SnapshotResult(version, created, artifact.record(version))
+        (record,) = artifact.records([version])
+        return SnapshotResult(version, created, record)

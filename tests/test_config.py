@@ -192,6 +192,13 @@ def test_rendered_default_documents_every_key_at_its_real_default(
     text = render_default()
     uncommented = re.sub(r"^# ?(\w+ = \S+)\s*(#.*)?$", r"\1", text, flags=re.MULTILINE)
     keys = set(re.findall(r"^(\w+) = ", uncommented, flags=re.MULTILINE))
-    assert keys == {"object_format", "exclude", "lock_timeout", "latest", "auto"}
+    assert keys == {
+        "object_format",
+        "exclude",
+        "lock_timeout",
+        "latest",
+        "auto",
+        "hardlink",
+    }
     write_config(tmp_path, uncommented)
     assert load_config(tmp_path) == Config()

@@ -176,3 +176,24 @@ def test_a_broken_history_is_reported_by_verify_not_by_the_manifest_check(
     problems = broken.verify()
     assert problems
     assert not any(MANIFEST_FILENAME in p for p in problems)
+
+
+def test_manifest_grown_by_a_snapshot_equals_a_full_render(
+    store: Store, tmp_path: Path
+) -> None:
+    from gitversions.manifest import render_manifest
+
+    src = tmp_path / "grow"
+    for i in range(4):
+        src.mkdir(exist_ok=True)
+        (src / "SKILL.md").write_text(f"{i}\n")
+        store.snapshot("g", src, timestamp=1764496800 + i)
+    artifact = store.artifact("g")
+    text = (artifact.home / "manifest.toml").read_text()
+    assert text == render_manifest(artifact)
+    assert "version_count = 4" in text
+    # A stale manifest is not grown from: the full render is used.
+    (artifact.home / "manifest.toml").write_text(text.replace("= 4", "= 9"))
+    (src / "SKILL.md").write_text("5\n")
+    store.snapshot("g", src, timestamp=1764496900)
+    assert "version_count = 5" in (artifact.home / "manifest.toml").read_text()

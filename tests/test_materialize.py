@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import stat
@@ -168,8 +169,15 @@ def _make_writable(path: Path) -> None:
             p.chmod(p.stat().st_mode | 0o200)
 
 
+def _no_hardlinks(artifact: Artifact) -> None:
+    # A chmod on one link changes every version sharing the inode; the
+    # hardlinked case has its own test below.
+    artifact.store._config = dataclasses.replace(artifact.store.config, hardlink=False)
+
+
 def test_damaged_version_dir_is_rewritten(two, listing) -> None:
     artifact, (v1, v2) = two
+    _no_hardlinks(artifact)
     artifact.export()
     pristine = listing(artifact.versions_dir)
     d1 = artifact.versions_dir / str(v1.id)
@@ -472,3 +480,33 @@ def test_export_refuses_unsafe_tree_entries(two, tmp_path: Path, kind: str) -> N
         with pytest.raises(UnsafePathError):
             fresh.export(["latest"], to=out, fmt=fmt)
         assert not out.exists() or [p.name for p in out.iterdir()] == []
+
+
+def test_unchanged_files_are_hardlinked_and_tampering_is_caught(two) -> None:
+    artifact, (v1, v2) = two
+    artifact.export()
+    d1, d2 = (artifact.versions_dir / str(v.id) for v in (v1, v2))
+    shared = "docs/deep/notes.md"
+    assert (d1 / shared).stat().st_ino == (d2 / shared).stat().st_ino
+    assert (d1 / shared).stat().st_mode & 0o777 == 0o444
+    assert (d1 / "SKILL.md").stat().st_ino != (d2 / "SKILL.md").stat().st_ino
+    assert artifact.verify() == []
+    # chmod + edit through one link: every version sharing it is reported...
+    (d1 / shared).chmod(0o644)
+    (d1 / shared).write_text("tampered\n")
+    problems = artifact.verify()
+    assert any(str(v1.id) in p and shared in p for p in problems)
+    assert any(str(v2.id) in p and shared in p for p in problems)
+    # ... and repaired, each with its own copy (no link to a damaged file).
+    artifact.export(repair=True)
+    assert artifact.verify() == []
+    assert (d2 / shared).read_text() == "deep\n"
+
+
+def test_hardlinks_can_be_turned_off(two) -> None:
+    artifact, (v1, v2) = two
+    _no_hardlinks(artifact)
+    artifact.export()
+    d1, d2 = (artifact.versions_dir / str(v.id) for v in (v1, v2))
+    shared = "docs/deep/notes.md"
+    assert (d1 / shared).stat().st_ino != (d2 / shared).stat().st_ino

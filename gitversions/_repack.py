@@ -1,0 +1,325 @@
+"""Packing a history: delta-compressed packs, big blobs left loose.
+
+dulwich's own ``repack`` stores objects whole (no deltas) and holds every
+object in memory, and its reachability walk loads every blob. Here:
+
+- objects are written into one pack with deltas (dulwich's Rust
+  ``create_delta``, a window of :data:`WINDOW` objects sorted by type, file
+  name and size, as git does), with chains at most :data:`MAX_DEPTH` deep so
+  reading a version never applies thousands of deltas;
+- blobs larger than :data:`BIG_BLOB` stay loose: packing would load them whole,
+  while loose objects are written and read in chunks (``_loose.py``);
+- the pack is written and fsynced by dulwich (temporary name, then rename)
+  before any loose object or old pack it replaces is deleted, so a crash at any
+  instant leaves every object readable;
+- :func:`auto_repack` runs after a snapshot when loose objects or packs pass a
+  threshold (estimated from one fan-out directory, like ``git gc --auto``), so
+  a long series of snapshots keeps few files and few open descriptors.
+
+The caller holds the artifact's lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tag, Tree
+from dulwich.pack import UnpackedObject, create_delta
+
+from ._loose import loose_path
+
+if TYPE_CHECKING:
+    from .history import History
+
+__all__ = [
+    "AUTO_LOOSE",
+    "AUTO_PACKS",
+    "BIG_BLOB",
+    "MAX_DEPTH",
+    "RepackStats",
+    "auto_repack",
+    "gc",
+    "repack",
+]
+
+BIG_BLOB = 16 << 20
+WINDOW = 10
+MAX_DEPTH = 50
+AUTO_LOOSE = 512  # about as many loose objects before they are packed
+AUTO_PACKS = 8  # packs before they are merged into one
+# Sampled directories (git samples "17" alone; 16 are steadier for few objects).
+_FANOUT = tuple(f"1{d}" for d in "0123456789abcdef")
+GRACE_SECONDS = 14 * 24 * 3600
+
+
+@dataclass
+class RepackStats:
+    """What a repack or gc did."""
+
+    loose_objects_before: int = 0
+    loose_objects_after: int = 0
+    packs_before: int = 0
+    packs_after: int = 0
+    packed_objects: int = 0
+    pruned_objects: list[str] = field(default_factory=list)
+
+
+def _loose_ids(history: History) -> Iterator[str]:
+    try:
+        fanout = os.scandir(history.objects_dir)
+    except OSError:
+        return
+    with fanout:
+        for directory in fanout:
+            name = directory.name
+            if len(name) != 2 or not directory.is_dir():
+                continue
+            with os.scandir(directory.path) as files:
+                for item in files:
+                    if len(item.name) in (38, 62) and not item.name.startswith("tmp"):
+                        yield name + item.name
+
+
+def _pack_names(history: History) -> list[str]:
+    try:
+        names = os.listdir(history.objects_dir / "pack")
+    except OSError:
+        return []
+    return sorted(n[: -len(".pack")] for n in names if n.endswith(".pack"))
+
+
+def _header(history: History, hex_id: str) -> tuple[bytes, int] | None:
+    import zlib
+
+    path = loose_path(history.objects_dir, hex_id)
+    try:
+        with path.open("rb") as f:
+            head = zlib.decompressobj().decompress(f.read(512), 64)
+    except (OSError, zlib.error):
+        return None
+    kind, _, rest = head.partition(b" ")
+    size, nul, _ = rest.partition(b"\0")
+    if not nul or not size.isdigit():
+        return None
+    return kind, int(size)
+
+
+def _deltas(
+    objects: list[tuple[ShaFile, bytes | None]],
+) -> Iterator[UnpackedObject]:
+    """Yield pack records, deltified against a window of similar objects."""
+    order = sorted(
+        objects,
+        key=lambda e: (e[0].type_num, e[1] or b"", -e[0].raw_length(), e[0].id),
+    )
+    window: deque[tuple[bytes, int, bytes, int, bytes | None]] = deque()
+    depth: dict[bytes, int] = {}
+    for obj, hint in order:
+        raw = obj.as_raw_string()
+        sha = obj.sha().digest()
+        best: list[bytes] | bytes = raw
+        best_len = len(raw)
+        best_base: bytes | None = None
+        # Deltas of tiny objects cost more than they save; unrelated objects
+        # (another file name, a very different size) rarely share anything,
+        # and searching them is slow (quadratic on random data).
+        if len(raw) > 64:
+            for base_id, base_type, base_raw, base_depth, base_hint in window:
+                if (
+                    base_type != obj.type_num
+                    or base_depth >= MAX_DEPTH
+                    or base_hint != hint
+                    or not len(raw) // 2 <= len(base_raw) <= len(raw) * 2
+                ):
+                    continue
+                delta = b"".join(create_delta(base_raw, raw))
+                if len(delta) < best_len:
+                    best, best_len, best_base = delta, len(delta), base_id
+        depth[sha] = depth[best_base] + 1 if best_base is not None else 0
+        chunks = [best] if isinstance(best, bytes) else best
+        yield UnpackedObject(
+            obj.type_num,
+            sha=sha,
+            delta_base=best_base,
+            decomp_len=best_len,
+            decomp_chunks=chunks,
+        )
+        window.appendleft((sha, obj.type_num, raw, depth[sha], hint))
+        while len(window) > WINDOW:
+            window.pop()
+
+
+def _hints(objects: Iterable[ShaFile]) -> dict[bytes, bytes]:
+    # A blob's file name groups versions of one file together for deltas.
+    names: dict[bytes, bytes] = {}
+    for obj in objects:
+        if isinstance(obj, Tree):
+            for item in obj.iteritems():
+                names.setdefault(item.sha, item.path)
+    return names
+
+
+def repack(
+    history: History,
+    *,
+    everything: bool = False,
+    exclude: frozenset[str] = frozenset(),
+) -> RepackStats:
+    """Pack loose objects (and, with ``everything``, merge every pack) into one.
+
+    Args:
+        history: The history (its lock held).
+        everything: Also rewrite the objects of existing packs, merging them.
+        exclude: Object ids to leave out (unreachable ones being pruned).
+
+    Returns:
+        What was done.
+    """
+    stats = RepackStats()
+    store = history.repo.object_store
+    packs_before = _pack_names(history)
+    stats.packs_before = len(packs_before)
+    loose: list[str] = []
+    objects: dict[str, ShaFile] = {}
+    for hex_id in _loose_ids(history):
+        stats.loose_objects_before += 1
+        if hex_id in exclude:
+            continue
+        header = _header(history, hex_id)
+        if header is None:
+            continue  # damaged: leave it for verify to report
+        if header[0] == b"blob" and header[1] > BIG_BLOB:
+            continue  # stays loose, streamed
+        obj = store[ObjectID(hex_id.encode())]
+        objects[hex_id] = obj
+        loose.append(hex_id)
+    old_packs = list(store.packs) if everything else []
+    for pack in old_packs:
+        for obj in pack.iterobjects():
+            hex_id = obj.id.decode("ascii")
+            if hex_id not in exclude:
+                objects.setdefault(hex_id, obj)
+    new_name: str | None = None
+    if objects:
+        names = _hints(objects.values())
+        records = list(_deltas([(obj, names.get(obj.id)) for obj in objects.values()]))
+        # dulwich writes the pack and its index under temporary names, fsyncs
+        # them (fsync_object_files) and renames them into place.
+        new_pack = store.add_pack_data(len(records), iter(records))
+        stats.packed_objects = len(records)
+        if new_pack is not None:
+            new_name = os.path.basename(new_pack._basename)
+    # Only now that the pack is durable may what it replaces go.
+    for hex_id in (*loose, *exclude):
+        with contextlib.suppress(OSError):
+            loose_path(history.objects_dir, hex_id).unlink()
+    if everything:
+        for pack in old_packs:
+            pack.close()
+        for name in packs_before:
+            if name == new_name:
+                continue
+            base = history.objects_dir / "pack" / name
+            for suffix in (".pack", ".idx", ".keep", ".bitmap", ".rev"):
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{base}{suffix}")
+    for directory in {hex_id[:2] for hex_id in (*loose, *exclude)}:
+        with contextlib.suppress(OSError):
+            (history.objects_dir / directory).rmdir()  # only if now empty
+    history.refresh_packs()
+    # Refs stay loose: dulwich's pack_refs deletes loose refs before the new
+    # packed-refs is renamed in, and a kill there would lose every tag.
+    stats.packs_after = len(_pack_names(history))
+    stats.loose_objects_after = sum(1 for _ in _loose_ids(history))
+    return stats
+
+
+def needs_repack(history: History) -> bool:
+    """Tell whether loose objects or packs passed the automatic thresholds."""
+    sample = 0
+    for directory in _FANOUT:
+        with contextlib.suppress(OSError):
+            sample += len(os.listdir(history.objects_dir / directory))
+    # 16 fan-out directories of 256 hold about 1/16 of the loose objects.
+    if sample * 256 // len(_FANOUT) > AUTO_LOOSE:
+        return True
+    return len(_pack_names(history)) > AUTO_PACKS
+
+
+def auto_repack(history: History) -> RepackStats | None:
+    """Repack when a threshold is passed (call under the lock, after a write)."""
+    if not needs_repack(history):
+        return None
+    return repack(history, everything=len(_pack_names(history)) >= AUTO_PACKS)
+
+
+def _reachable(history: History) -> set[str]:
+    """Every object reachable from a ref, without loading any blob."""
+    store = history.repo.object_store
+    pending: deque[str] = deque()
+    seen: set[str] = set()
+    for ref in history.repo.refs.allkeys():
+        with contextlib.suppress(KeyError):
+            value = history.repo.refs[ref].decode("ascii")
+            if value not in seen:
+                seen.add(value)
+                pending.append(value)
+    while pending:
+        hex_id = pending.popleft()
+        try:
+            obj = store[ObjectID(hex_id.encode())]
+        except KeyError:
+            continue
+        children: list[str] = []
+        if isinstance(obj, Commit):
+            children = [obj.tree.decode(), *(p.decode() for p in obj.parents)]
+        elif isinstance(obj, Tag):
+            children = [obj.object[1].decode()]
+        elif isinstance(obj, Tree):
+            for item in obj.iteritems():
+                sha = item.sha.decode()
+                if item.mode & 0o170000 == 0o040000:
+                    children.append(sha)
+                else:
+                    seen.add(sha)  # a blob: never loaded
+        elif isinstance(obj, Blob):
+            continue
+        for child in children:
+            if child not in seen:
+                seen.add(child)
+                pending.append(child)
+    return seen
+
+
+def gc(history: History, *, prune: bool = True) -> RepackStats:
+    """Prune unreachable loose objects older than two weeks, then pack everything.
+
+    Args:
+        history: The history (its lock held).
+        prune: Whether to drop old unreachable loose objects.
+
+    Returns:
+        What was done.
+    """
+    exclude: set[str] = set()
+    if prune:
+        reachable = _reachable(history)
+        now = time.time()
+        for hex_id in _loose_ids(history):
+            if hex_id in reachable:
+                continue
+            try:
+                age = now - loose_path(history.objects_dir, hex_id).stat().st_mtime
+            except OSError:
+                continue
+            if age >= GRACE_SECONDS:
+                exclude.add(hex_id)
+    stats = repack(history, everything=True, exclude=frozenset(exclude))
+    stats.pruned_objects = sorted(exclude)
+    return stats

@@ -27,12 +27,14 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tag, Tree
 from dulwich.pack import UnpackedObject, create_delta
+from dulwich.refs import Ref
 
-from ._loose import loose_path
+from ._loose import fsync_dir, loose_path
 
 if TYPE_CHECKING:
     from .history import History
@@ -45,6 +47,7 @@ __all__ = [
     "RepackStats",
     "auto_repack",
     "gc",
+    "pack_tags",
     "repack",
 ]
 
@@ -56,6 +59,16 @@ AUTO_PACKS = 8  # packs before they are merged into one
 # Sampled directories (git samples "17" alone; 16 are steadier for few objects).
 _FANOUT = tuple(f"1{d}" for d in "0123456789abcdef")
 GRACE_SECONDS = 14 * 24 * 3600
+# Delta pre-filter (see similar()): sizes up to _SMALL are always tried.
+_SMALL = 8 << 10
+_NEEDLE = 32
+_SAMPLE_EVERY = 4 << 10
+_MIN_SAMPLES = 64
+_MAX_SAMPLES = 4096
+_NEAR = 64 << 10
+# unmatched bytes x base bytes: create_delta does roughly 1e11 of these per
+# second (less on random data), so one attempt stays within about 0.2 s.
+_DELTA_BUDGET = 16 << 30
 
 
 @dataclass
@@ -67,6 +80,7 @@ class RepackStats:
     packs_before: int = 0
     packs_after: int = 0
     packed_objects: int = 0
+    packed_tags: int = 0
     pruned_objects: list[str] = field(default_factory=list)
 
 
@@ -138,6 +152,8 @@ def _deltas(
                     or not len(raw) // 2 <= len(base_raw) <= len(raw) * 2
                 ):
                     continue
+                if not similar(base_raw, raw):
+                    continue
                 delta = b"".join(create_delta(base_raw, raw))
                 if len(delta) < best_len:
                     best, best_len, best_base = delta, len(delta), base_id
@@ -153,6 +169,41 @@ def _deltas(
         window.appendleft((sha, obj.type_num, raw, depth[sha], hint))
         while len(window) > WINDOW:
             window.pop()
+
+
+def similar(base: bytes, target: bytes) -> bool:
+    """Tell cheaply whether ``target`` is mostly made of pieces of ``base``.
+
+    dulwich's ``create_delta`` costs about (bytes of ``target`` found nowhere in
+    ``base``) x (size of ``base``): a millisecond for a one-line edit of a
+    4 MiB file, but minutes for two unrelated multi-MB blobs of one file name
+    (a regenerated image). So a delta is only attempted when slices taken
+    evenly across ``target`` (one per 4 KiB, at least 64) nearly all occur in
+    ``base`` (each test is a C-speed ``bytes.find``, first near the slice's
+    expected place), and the unmatched bytes they suggest keep one attempt
+    within :data:`_DELTA_BUDGET`.
+    """
+    if len(target) <= _SMALL or len(base) <= _SMALL:
+        return True  # quadratic in tiny sizes is still tiny
+    samples = min(max(len(target) // _SAMPLE_EVERY, _MIN_SAMPLES), _MAX_SAMPLES)
+    step = (len(target) - _NEEDLE) // (samples - 1)
+    allowed = samples // 16
+    near = _NEAR + abs(len(base) - len(target))
+    missing = 0
+    for i in range(samples):
+        start = i * step
+        needle = target[start : start + _NEEDLE]
+        guess = start * len(base) // len(target)
+        if base.find(needle, max(0, guess - near), guess + near + _NEEDLE) >= 0:
+            continue
+        if base.find(needle) >= 0:
+            continue
+        missing += 1
+        # The first miss is the edit itself; each further one may hide up to
+        # one step of bytes that create_delta would search all of base for.
+        if missing > allowed or (missing - 1) * step * len(base) > _DELTA_BUDGET:
+            return False
+    return True
 
 
 def _hints(objects: Iterable[ShaFile]) -> dict[bytes, bytes]:
@@ -233,11 +284,70 @@ def repack(
         with contextlib.suppress(OSError):
             (history.objects_dir / directory).rmdir()  # only if now empty
     history.refresh_packs()
-    # Refs stay loose: dulwich's pack_refs deletes loose refs before the new
-    # packed-refs is renamed in, and a kill there would lose every tag.
+    stats.packed_tags = pack_tags(history)
     stats.packs_after = len(_pack_names(history))
     stats.loose_objects_after = sum(1 for _ in _loose_ids(history))
     return stats
+
+
+def pack_tags(history: History) -> int:
+    """Move loose version tags into ``packed-refs``, crash-safely.
+
+    dulwich's ``pack_refs`` and ``add_packed_refs`` delete the loose refs
+    *before* the new ``packed-refs`` is renamed into place, so a kill between
+    the two loses every tag. Here the complete file (every ref already packed,
+    plus every loose tag) is written under git's ``packed-refs.lock`` protocol,
+    fsynced and renamed in first; only then are the loose tags it now holds
+    deleted. A kill at any instant leaves each tag loose, packed, or both with
+    the same value. Readers list loose refs before packed ones (dulwich and
+    git), so a concurrent reader never misses a tag either. ``main`` and other
+    branches stay loose: they move by compare-and-swap on their loose file.
+
+    Args:
+        history: The history (its lock held).
+
+    Returns:
+        How many loose tags were packed.
+    """
+    from dulwich.file import GitFile
+    from dulwich.refs import write_packed_refs
+
+    refs = history.repo.refs
+    tags_dir = os.path.join(history.path, "refs", "tags")
+    loose: dict[str, bytes] = {}
+    for directory, _dirs, files in os.walk(tags_dir):
+        for file_name in files:
+            if file_name.endswith(".lock"):
+                continue
+            path = os.path.join(directory, file_name)
+            try:
+                with open(path, "rb") as f:
+                    value = f.read(100).strip()
+            except OSError:
+                continue
+            if len(value) in (40, 64) and all(c in b"0123456789abcdef" for c in value):
+                loose[path] = value
+    if not loose:
+        return 0
+    packed_path = os.path.join(history.path, "packed-refs")
+    with GitFile(packed_path, "wb") as f:
+        # Re-read under git's lock, so a concurrent git writer is not undone.
+        packed = dict(refs.get_packed_refs())
+        for path, value in loose.items():
+            name = os.path.relpath(path, history.path).replace(os.sep, "/")
+            packed[Ref(name.encode())] = ObjectID(value)
+        write_packed_refs(f, packed)
+    fsync_dir(history.path)
+    invalidate = getattr(refs, "_invalidate_packed_refs_cache", None)
+    if invalidate is not None:
+        invalidate()
+    for path, value in loose.items():
+        name = os.path.relpath(path, history.path).replace(os.sep, "/")
+        if packed.get(Ref(name.encode())) == value:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    fsync_dir(Path(tags_dir))
+    return len(loose)
 
 
 def needs_repack(history: History) -> bool:

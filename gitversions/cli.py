@@ -761,7 +761,7 @@ def gc(env: Env, name: str | None) -> None:
     for each, stats in report.items():
         env.out(
             f"{each}: {stats['loose_objects_before']} loose objects packed into "
-            f"{stats['packs_after']} pack(s)"
+            f"{stats['packs_after']} pack(s), {stats['packed_tags']} tag(s) packed"
         )
 
 

@@ -539,16 +539,19 @@ class Artifact:
     def gc(self) -> dict[str, int]:
         """Pack every object (with deltas); drop unreachable ones over two weeks old.
 
-        Refs are left loose: dulwich's ``pack_refs`` deletes loose refs before
-        the new ``packed-refs`` is in place, so a kill there would lose every
-        tag. The new pack is durable before any loose object or old pack it
-        replaces is removed; blobs too large to pack in memory stay loose.
+        Missing version tags are re-created, then tags are packed into
+        ``packed-refs`` crash-safely (written and renamed in before any loose
+        tag is deleted; ``main`` stays loose). The new pack is durable before
+        any loose object or old pack it replaces is removed; blobs too large to
+        pack in memory stay loose.
         """
         import zlib
 
         with self.lock():
             history = self.history
             history.clear_stale_locks()
+            # Tags first, so the ones re-created now are packed with the rest.
+            history.ensure_tags(full=True)
             try:
                 stats = history.gc(prune=True)
             except (zlib.error, ValueError, KeyError) as exc:
@@ -556,13 +559,13 @@ class Artifact:
                     f"cannot pack {self.name!r}: an object is damaged ({exc}); "
                     f"`gitversions verify {self.name}` names it"
                 ) from exc
-            history.ensure_tags(full=True)
             return {
                 "loose_objects_before": stats.loose_objects_before,
                 "loose_objects_after": stats.loose_objects_after,
                 "packs_before": stats.packs_before,
                 "packs_after": stats.packs_after,
                 "pruned_objects": len(stats.pruned_objects),
+                "packed_tags": stats.packed_tags,
             }
 
 

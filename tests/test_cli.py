@@ -626,8 +626,10 @@ def test_gc_text_and_json(invoke: Invoke, two_versions: Any, store_root: Path) -
         "packs_before",
         "packs_after",
         "pruned_objects",
+        "packed_tags",
     }
     assert data[NAME]["loose_objects_after"] == 0
+    assert "tag(s) packed" in text.stdout and text.stdout.count("2 tag(s)") == 1
     # Everything still reads the same after packing.
     assert [v["id"] for v in ok_json(invoke("--json", "log", NAME))] == [
         v2["id"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import fsck, write_tree
+from helpers import fsck, run_git, write_tree
 
 from gitversions import _repack
 from gitversions.store import Store
@@ -74,5 +74,141 @@ def test_big_blobs_stay_loose(
     big = store.artifact("a").history.files(version.tree)["big.bin"].blob
     assert (_objects(store) / big[:2] / big[2:]).is_file()
     assert len(_loose(store)) == 1
+    store.close()
+    fsck(_objects(store).parent)
+
+
+def _tags_dir(store: Store) -> Path:
+    return _objects(store).parent / "refs" / "tags"
+
+
+def _git_tags(repo: Path) -> list[str]:
+    return run_git("--git-dir", repo, "tag", "--list").split()
+
+
+def test_gc_packs_tags_and_keeps_main_loose(
+    store: Store, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    for i in range(5):
+        write_tree(src, {"SKILL.md": f"v{i}\n"}, replace=True)
+        store.snapshot("a", src)
+    before = sorted(str(v.id) for v in store.artifact("a").versions())
+    stats = store.artifact("a").gc()
+    assert stats["packed_tags"] == 5
+    repo = _objects(store).parent
+    assert list(_tags_dir(store).iterdir()) == []
+    assert (repo / "refs" / "heads" / "main").is_file()
+    packed = (repo / "packed-refs").read_text()
+    assert all(f"refs/tags/{tag}" in packed for tag in before)
+    store.close()
+    assert sorted(_git_tags(repo)) == before
+    assert sorted(str(v.id) for v in store.artifact("a").versions()) == before
+    assert store.artifact("a").verify() == [] and store.artifact("a").pending() == []
+    # A later snapshot writes its tag loose beside the packed ones.
+    write_tree(src, {"SKILL.md": "v5\n"}, replace=True)
+    new = store.snapshot("a", src).version
+    assert (_tags_dir(store) / str(new.id)).is_file()
+    store.close()
+    assert len(_git_tags(repo)) == 6
+    fsck(repo)
+
+
+@pytest.mark.parametrize("fail_at", ["write", "unlink"])
+def test_pack_tags_interrupted_loses_no_tag(
+    store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fail_at: str,
+) -> None:
+    src = tmp_path / "src"
+    for i in range(4):
+        write_tree(src, {"SKILL.md": f"v{i}\n"}, replace=True)
+        store.snapshot("a", src)
+    before = sorted(str(v.id) for v in store.artifact("a").versions())
+    store.close()
+
+    class Killed(BaseException):
+        """Stands for a SIGKILL at that instant."""
+
+    if fail_at == "write":
+        # Dies while packed-refs.lock is half written: nothing renamed.
+        def boom(*_args: object, **_kwargs: object) -> None:
+            raise Killed
+
+        monkeypatch.setattr("dulwich.refs.write_packed_refs", boom)
+    else:
+        real_unlink = _repack.os.unlink
+        calls: list[str] = []
+
+        def unlink_once(path: str) -> None:
+            if "refs/tags" in str(path):
+                calls.append(str(path))
+                if len(calls) == 2:
+                    raise Killed  # after the first loose tag went
+            real_unlink(path)
+
+        monkeypatch.setattr(_repack.os, "unlink", unlink_once)
+    with pytest.raises(Killed):
+        store.artifact("a").gc()
+    monkeypatch.undo()
+    store.close()
+    repo = _objects(store).parent
+    (repo / "packed-refs.lock").unlink(missing_ok=True)  # git's stale-lock rule
+    assert sorted(_git_tags(repo)) == before
+    reopened = Store(store.root)
+    assert sorted(str(v.id) for v in reopened.artifact("a").versions()) == before
+    assert reopened.artifact("a").verify() == []
+    reopened.artifact("a").gc()  # and a later gc finishes the job
+    reopened.close()
+    assert sorted(_git_tags(repo)) == before
+    assert list(_tags_dir(store).iterdir()) == []
+    fsck(repo)
+
+
+def test_similar_gates_delta_search() -> None:
+    import random
+
+    rng = random.Random(5)
+    base = rng.randbytes(1 << 20)
+    edited = base[: 1 << 19] + b"one new line\n" + base[1 << 19 :]
+    unrelated = rng.randbytes(1 << 20)
+    half = base[: 1 << 19] + rng.randbytes(1 << 19)
+    assert _repack.similar(base, edited)
+    assert not _repack.similar(base, unrelated)
+    assert not _repack.similar(base, half)
+    assert _repack.similar(b"tiny", b"other tiny")  # small: always tried
+
+
+def test_gc_skips_deltas_between_unrelated_versions(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regenerated binaries under one name: create_delta on such pairs is
+    # quadratic (minutes for a few MB), so it must not even be tried.
+    import random
+
+    rng = random.Random(9)
+    src = tmp_path / "src"
+    blobs = [rng.randbytes(300_000) for _ in range(3)]
+    for blob in blobs:
+        write_tree(src, {"model.bin": blob, "SKILL.md": "s\n"}, replace=True)
+        store.snapshot("a", src)
+    tried: list[int] = []
+    real = _repack.create_delta
+
+    def counting(base: bytes, target: bytes) -> object:
+        tried.append(len(target))
+        return real(base, target)
+
+    monkeypatch.setattr(_repack, "create_delta", counting)
+    store.artifact("a").gc()
+    assert not [n for n in tried if n >= 300_000]
+    artifact = store.artifact("a")
+    got = [artifact.history.files(v.tree)["model.bin"].blob for v in artifact.versions()]
+    assert len(set(got)) == 3
+    out = tmp_path / "out"
+    artifact.export(to=out)
+    for version, blob in zip(artifact.versions(), blobs, strict=True):
+        assert (out / str(version.id) / "model.bin").read_bytes() == blob
     store.close()
     fsck(_objects(store).parent)

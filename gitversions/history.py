@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -98,6 +99,9 @@ LOCAL_SOURCE = "local"
 GIT_SOURCE = "git"
 MAIN = GitRef(b"refs/heads/main")
 TAG_PREFIX = b"refs/tags/"
+_OBJECT_ID = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_TAIL_BYTES = 16 << 10  # the end of the index read by a snapshot (~150 versions)
+_DIRECT_READS = 32  # commits read from objects before loading the caches whole
 _SMALL_FILE = 8 << 20
 _CACHE_DIR = "gitversions"
 _STAT_CACHE = "statcache"
@@ -376,6 +380,11 @@ class History:
         self._new_changes: list[str] = []
         self._indexed: set[str] = set()
         self._loaded = False
+        self._tail_loaded = False
+        self._recorded: set[str] = set()  # commits this process made: in no cache
+        self._direct_reads = 0
+        self._packed_key: tuple[int, int, int] | None = None
+        self._packed_refs: dict[bytes, bytes] = {}
 
     # -- opening ------------------------------------------------------------
 
@@ -587,6 +596,39 @@ class History:
                 if len(parts) == 2 and len(parts[0]) == 40 and len(parts[1]) == 64:
                     self._sha256.setdefault(parts[0], parts[1])
 
+    def _load_index_tail(self) -> None:
+        """Read only the end of the index: the newest versions, enough to record.
+
+        The caches grow with the history; a snapshot needs the number and hash
+        of one or two commits (main's), which were appended last. Loading every
+        cache made each snapshot slower than the one before.
+        """
+        if self._tail_loaded or self._loaded or not self.use_cache:
+            return
+        self._tail_loaded = True
+        hex_len = 64 if self.format == "sha256" else 40
+        try:
+            with open(self.path / _CACHE_DIR / "index", "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - _TAIL_BYTES))
+                data = f.read(_TAIL_BYTES)
+        except OSError:
+            return
+        lines = data.decode("ascii", "replace").split("\n")
+        if size > _TAIL_BYTES:
+            lines = lines[1:]  # the first may be cut
+        for line in lines:
+            parts = line.split(" ")
+            if (
+                len(parts) == 3
+                and len(parts[0]) == hex_len
+                and parts[1].isdigit()
+                and len(parts[2]) == 64
+            ):
+                self._numbers.setdefault(parts[0], int(parts[1]))
+                self._hashes.setdefault(parts[0], parts[2])
+                self._indexed.add(parts[0])
+
     def _cache_lines(self, name: str) -> list[str]:
         try:
             text = (self.path / _CACHE_DIR / name).read_text("ascii", errors="replace")
@@ -639,8 +681,13 @@ class History:
 
     def _info(self, commit: str) -> _CommitInfo:
         info = self._infos.get(commit)
-        if info is None and self.use_cache:
-            self._load_caches()
+        if info is None and self.use_cache and not self._loaded:
+            # A few commits (a snapshot's, show's) are cheaper to read from
+            # the object store than the whole cache; many (log) are not.
+            self._direct_reads += 1
+            if self._direct_reads > _DIRECT_READS:
+                self._load_caches()
+        if info is None and self.use_cache and self._loaded:
             raw = self._commit_lines.get(commit)
             if raw is not None:
                 info = _decode_info(raw)
@@ -658,14 +705,25 @@ class History:
                 bytes(obj.message),
             )
             self._infos[commit] = info
-            if self.use_cache and commit not in self._commit_lines:
+            if self.use_cache and self._loaded and commit not in self._commit_lines:
                 line = _encode_info(info)
                 self._commit_lines[commit] = line
                 self._new_commits.append(f"{commit} {line}\n")
         return info
 
+    def _known(self, commit: str, table: dict[str, str]) -> None:
+        """Make the caches hold ``commit`` if they can: the index's tail first."""
+        if commit in table or self._loaded:
+            return
+        self._load_index_tail()
+        if commit not in table:
+            self._load_caches()
+
     def _number(self, commit: str) -> int:
-        self._load_caches()
+        # Walks up from ``commit`` to numbered ancestors; reading many commits
+        # on the way loads the caches whole (see _info).
+        if commit not in self._numbers:
+            self._load_index_tail()
         stack = [commit]
         while stack:
             current = stack[-1]
@@ -684,7 +742,7 @@ class History:
         return self._numbers[commit]
 
     def _content_hash(self, commit: str) -> str:
-        self._load_caches()
+        self._known(commit, self._hashes)
         cached = self._hashes.get(commit)
         if cached is not None:
             return cached
@@ -763,10 +821,77 @@ class History:
         head = self.head()
         if head:
             tips.append(head)
-        for ref, value in self.repo.refs.as_dict(GitRef(TAG_PREFIX)).items():
-            if VersionId.is_valid(ref.decode("utf-8", "replace")):
-                tips.append(value.decode("ascii"))
+        tips.extend(
+            value for name, value in self.tags().items() if VersionId.is_valid(name)
+        )
         return tips
+
+    def _packed(self) -> dict[bytes, bytes]:
+        """``packed-refs``, parsed fast and re-read only when it was replaced.
+
+        dulwich validates every line of it, for each new repository object:
+        with thousands of packed tags that cost more than the rest of a
+        snapshot. Values that are not object ids are skipped here (dulwich
+        still reads them through ``self.repo.refs``).
+        """
+        path = self.path / "packed-refs"
+        try:
+            st = os.stat(path)
+        except OSError:
+            self._packed_key, self._packed_refs = None, {}
+            return self._packed_refs
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if key != self._packed_key:
+            refs: dict[bytes, bytes] = {}
+            try:
+                data = path.read_bytes()
+            except OSError:
+                data = b""
+            for line in data.split(b"\n"):
+                if line[:1] in (b"", b"#", b"^"):
+                    continue
+                value, _, name = line.partition(b" ")
+                if _OBJECT_ID.fullmatch(value):
+                    refs[name] = value
+            self._packed_refs, self._packed_key = refs, key
+        return self._packed_refs
+
+    def tags(self) -> dict[str, str]:
+        """Return every tag directly under ``refs/tags/`` and the id it names.
+
+        Loose tags are listed before ``packed-refs`` is read, as git and dulwich
+        do, so a concurrent ``gc`` packing them (packed-refs renamed in first,
+        loose files deleted after) never hides one.
+        """
+        loose: dict[str, str] = {}
+        with (
+            contextlib.suppress(OSError),
+            os.scandir(self.path / "refs" / "tags") as it,
+        ):
+            for entry in it:
+                if entry.name.endswith(".lock") or not entry.is_file(
+                    follow_symlinks=False
+                ):
+                    continue
+                value = self._read_loose(entry.path)
+                if value is not None:
+                    loose[entry.name] = value
+        found = {
+            name[len(TAG_PREFIX) :].decode("utf-8", "replace"): value.decode("ascii")
+            for name, value in self._packed().items()
+            if name.startswith(TAG_PREFIX) and b"/" not in name[len(TAG_PREFIX) :]
+        }
+        found.update(loose)
+        return found
+
+    @staticmethod
+    def _read_loose(path: str | Path) -> str | None:
+        try:
+            with open(path, "rb") as f:
+                value = f.read(128).strip()
+        except OSError:
+            return None
+        return value.decode("ascii") if _OBJECT_ID.fullmatch(value) else None
 
     def versions(self) -> list[Version]:
         """Return every version reachable from ``main`` or a tag, oldest first."""
@@ -789,11 +914,17 @@ class History:
 
     def tag_target(self, version_id: VersionId) -> str | None:
         """Return the commit the tag of ``version_id`` names, if the tag exists."""
-        try:
-            value = self.repo.refs[GitRef(TAG_PREFIX + str(version_id).encode())]
+        name = str(version_id)  # validated: a plain file name
+        loose = self.path / "refs" / "tags" / name
+        if not loose.exists():
+            value = self._packed().get(TAG_PREFIX + name.encode())
+            return value.decode("ascii") if value is not None else None
+        if (found := self._read_loose(loose)) is not None:
+            return found
+        try:  # a symbolic or odd ref, or a race: let dulwich decide
+            return self.repo.refs[GitRef(TAG_PREFIX + name.encode())].decode("ascii")
         except KeyError:
             return None
-        return value.decode("ascii")
 
     def resolve(self, ref: Ref | str) -> Version:
         """Return the version a REF names.
@@ -848,13 +979,9 @@ class History:
         head = self.head()
         if head is None or self.tag_target(self.version(head).id) != head:
             return None
-        prefix = f"v{number}-".encode()
-        names = [
-            name
-            for name in self.repo.refs.keys(base=GitRef(TAG_PREFIX))
-            if name.startswith(prefix)
-        ]
-        text = names[0].decode("ascii", "replace") if len(names) == 1 else ""
+        prefix = f"v{number}-"
+        names = [name for name in self.tags() if name.startswith(prefix)]
+        text = names[0] if len(names) == 1 else ""
         if not VersionId.is_valid(text):
             return None
         target = self.tag_target(VersionId.parse(text))
@@ -941,7 +1068,8 @@ class History:
         cached = self._changes.get(new.commit)
         if cached is not None:
             return cached
-        self._load_caches()
+        if new.commit not in self._recorded:
+            self._load_caches()
         raw = self._change_lines.get(new.commit)
         if raw is not None:
             cached = _decode_changes(raw)
@@ -990,16 +1118,97 @@ class History:
                 with contextlib.suppress(OSError):
                     leftover.unlink()
 
+    def _move_main(self, old: str | None, new: str) -> bool:
+        """Compare-and-swap ``main`` from ``old`` to ``new`` (call under the lock).
+
+        git's protocol: ``main.lock`` is created exclusively, the current value
+        is compared while it is held, the new value is fsynced and renamed over
+        ``main``. (dulwich's ``set_if_equals`` also parses all of
+        ``packed-refs`` on every call, which grows with the history.)
+
+        Returns:
+            False if ``main`` no longer names ``old``.
+
+        Raises:
+            ConflictError: If another writer holds ``main.lock``.
+        """
+        path = self.path / "refs" / "heads" / "main"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = path.with_name("main.lock")
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise ConflictError(
+                "refs/heads/main is locked by another writer (main.lock); try again"
+            ) from None
+        try:
+            try:
+                if path.exists():
+                    current = self._read_loose(path)
+                else:
+                    packed = self._packed().get(MAIN)
+                    current = packed.decode("ascii") if packed is not None else None
+                if current != old:
+                    return False
+                os.write(fd, new.encode("ascii") + b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(lock, path)
+            fsync_dir(path.parent)
+            return True
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+
     def ensure_tag(self, version: Version) -> None:
-        """Create the version's tag if it is missing (after a crash)."""
-        name = GitRef(TAG_PREFIX + str(version.id).encode())
-        commit = version.commit.encode()
-        if self.repo.refs.add_if_new(name, ObjectID(commit)):
-            return
-        if self.repo.refs[name] != commit:
+        """Create the version's tag if it is missing (after a crash).
+
+        Call under the lock. The loose tag is written whole into git's
+        ``<tag>.lock``, fsynced, then hardlinked to its name: ``link`` never
+        replaces an existing file, so a tag is never overwritten, and readers
+        see no tag or a complete one. (dulwich's ``add_if_new`` would parse all
+        of ``packed-refs`` first, which grows with the history.)
+
+        Raises:
+            ConflictError: If the version's id is taken by another commit.
+        """
+        name = str(version.id)
+        current = self.tag_target(version.id)
+        if current is None:
+            tags = self.path / "refs" / "tags"
+            tags.mkdir(parents=True, exist_ok=True)
+            lock = tags / f"{name}.lock"
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                try:
+                    os.write(fd, version.commit.encode("ascii") + b"\n")
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                try:
+                    os.link(lock, tags / name)
+                except FileExistsError:
+                    pass  # raced by another writer (plain git): compared below
+                except OSError:
+                    # No hardlinks here (some network or FUSE filesystems):
+                    # rename, as git does; only a plain-git writer racing
+                    # inside this check could be replaced (we hold the lock).
+                    if not (tags / name).exists():
+                        os.replace(lock, tags / name)
+                        fsync_dir(tags)
+                        return
+                else:
+                    fsync_dir(tags)
+                    return
+            finally:
+                with contextlib.suppress(OSError):
+                    lock.unlink()
+            current = self.tag_target(version.id)
+        if current != version.commit:
             raise ConflictError(
                 f"version id {version.id} is already taken by commit "
-                f"{self.repo.refs[name].decode()}; refusing to create a duplicate"
+                f"{current}; refusing to create a duplicate"
             )
 
     def ensure_tags(self, *, full: bool = False) -> list[Version]:
@@ -1125,15 +1334,13 @@ class History:
                 source_label,
                 timestamp,
             )
-            old = ObjectID(head.encode()) if head else None
-            if not self.repo.refs.set_if_equals(
-                MAIN, old, ObjectID(commit_id.encode())
-            ):
+            if not self._move_main(head, commit_id):
                 raise ConflictError("refs/heads/main moved while recording; try again")
         except BaseException:
             sink.discard()  # nothing refers to them: leave the store as it was
             raise
         self._hashes[commit_id] = content
+        self._recorded.add(commit_id)
         version = self.version(commit_id)
         self.ensure_tag(version)
         self.flush_caches()
@@ -1169,11 +1376,11 @@ class History:
             raise SourceError(f"cannot snapshot: {exc}") from exc
         number = 1 + max((self._number(p) for p in parent_commits), default=0)
         version_id = VersionId.for_hash(number, content)
-        tag = GitRef(TAG_PREFIX + str(version_id).encode())
-        if tag in self.repo.refs:
+        taken = self.tag_target(version_id)
+        if taken is not None:
             raise ConflictError(
                 f"version id {version_id} already exists in this history "
-                f"(commit {self.repo.refs[tag].decode()}); refusing a duplicate"
+                f"(commit {taken}); refusing a duplicate"
             )
         when = int(time.time()) if timestamp is None else int(timestamp)
         commit = Commit()

@@ -13,6 +13,8 @@ here before a byte is written, with the same rules:
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "MAX_DEPTH",
     "check_component",
@@ -27,6 +29,12 @@ MAX_DEPTH = 128
 _HFS_IGNORABLE = frozenset(
     [*range(0x200C, 0x2010), *range(0x202A, 0x202F), *range(0x206A, 0x2070), 0xFEFF]
 )
+
+
+# Names that are safe at a glance: ASCII, not starting with "." (so neither
+# "." nor ".." nor any .git spelling) nor with "git~" (NTFS's short name of
+# .git), and free of "/", "\\", NUL and ":". Anything else takes the full checks.
+_PLAIN = re.compile(rb"(?![Gg][Ii][Tt]~)[A-Za-z0-9_+=,@-][A-Za-z0-9._+=,@ ~-]*")
 
 
 def _is_ntfs_dotgit(folded: bytes) -> bool:
@@ -76,6 +84,8 @@ def check_component(name: bytes) -> str | None:
     Returns:
         A short reason, or None when the component is safe.
     """
+    if _PLAIN.fullmatch(name):
+        return None  # the common case, decided by one regex (10,000s per scan)
     if not name:
         return "empty name"
     if name in (b".", b".."):

@@ -641,3 +641,94 @@ def test_changes_added_modified_deleted(store: Store, tmp_path: Path, git) -> No
     assert back.added == changes.deleted
     assert back.deleted == changes.added
     fsck(artifact.history_path)
+
+
+# -- refs read and written without dulwich's packed-refs parse ------------------
+
+
+def _many(store: Store, tmp_path: Path, count: int) -> list:
+    src = tmp_path / "many"
+    out = []
+    for i in range(count):
+        write_tree(src, {"SKILL.md": f"version {i}\n"}, replace=True)
+        out.append(store.snapshot("m", src, timestamp=T0 + i).version)
+        store.close()
+    return out
+
+
+def test_snapshot_on_packed_refs_from_git(store: Store, tmp_path: Path) -> None:
+    # `git pack-refs --all` moves main and every tag into packed-refs: the
+    # next snapshot must still see them, refuse nothing and move main.
+    versions = _many(store, tmp_path, 3)
+    repo = store.artifact("m").history_path
+    store.close()
+    run_git("--git-dir", repo, "pack-refs", "--all")
+    assert not (repo / "refs" / "heads" / "main").exists()
+    artifact = Store(store.root).artifact("m")
+    assert artifact.history.tag_target(versions[1].id) == versions[1].commit
+    assert set(artifact.history.tags()) == {str(v.id) for v in versions}
+    assert str(artifact.resolve("v2").id) == str(versions[1].id)
+    write_tree(tmp_path / "many", {"SKILL.md": "version 3\n"}, replace=True)
+    new = Store(store.root).snapshot("m", tmp_path / "many").version
+    assert new.number == 4 and new.parent_versions == (versions[2].id,)
+    assert run_git("--git-dir", repo, "rev-parse", "main").strip() == new.commit
+    assert run_git("--git-dir", repo, "rev-parse", str(new.id)).strip() == new.commit
+    fsck(repo)
+
+
+def test_main_lock_held_refuses_the_snapshot(store: Store, tmp_path: Path) -> None:
+    versions = _many(store, tmp_path, 1)
+    repo = store.artifact("m").history_path
+    store.close()
+    history = History.open(repo)
+    before = sorted(p.name for p in (repo / "objects").glob("??/*"))
+    write_tree(tmp_path / "many", {"SKILL.md": "next\n"}, replace=True)
+    (repo / "refs" / "heads" / "main.lock").write_text("held by git\n")
+    # record() clears stale locks under our lock, so hold it from the inside:
+    real = history.clear_stale_locks
+    history.clear_stale_locks = lambda: None  # type: ignore[method-assign]
+    with pytest.raises(ConflictError, match=r"main\.lock"):
+        history.record(
+            scan_source(tmp_path / "many"), message=None, source_label="local"
+        )
+    history.clear_stale_locks = real  # type: ignore[method-assign]
+    assert run_git("--git-dir", repo, "rev-parse", "main").strip() == versions[0].commit
+    (repo / "refs" / "heads" / "main.lock").unlink()
+    # The refused version's objects were discarded: the store is as it was.
+    assert sorted(p.name for p in (repo / "objects").glob("??/*")) == before
+    fsck(repo)
+
+
+def test_numbers_right_when_the_index_tail_misses_main(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A snapshot reads only the end of the index; when main is not there
+    # (a short tail, an index rebuilt in another order) it must still count.
+    import gitversions.history as history_module
+
+    versions = _many(store, tmp_path, 6)
+    index = store.artifact("m").history_path / "gitversions" / "index"
+    lines = index.read_text().splitlines(keepends=True)
+    index.write_text("".join(reversed(lines)))  # the newest now comes first
+    store.close()
+    monkeypatch.setattr(history_module, "_TAIL_BYTES", 200)  # about two lines
+    write_tree(tmp_path / "many", {"SKILL.md": "seventh\n"}, replace=True)
+    new = Store(store.root).snapshot("m", tmp_path / "many").version
+    assert new.number == 7
+    assert new.parent_versions == (versions[-1].id,)
+    fresh = History.open(store.artifact("m").history_path, use_cache=False)
+    assert [str(v.id) for v in fresh.versions()][-1] == str(new.id)
+
+
+def test_tag_written_without_hardlinks(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_link(*_args: object) -> None:
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    versions = _many(store, tmp_path, 2)
+    repo = store.artifact("m").history_path
+    tags = run_git("--git-dir", repo, "tag", "--list").split()
+    assert tags == sorted(str(v.id) for v in versions)
+    assert not list((repo / "refs" / "tags").glob("*.lock"))

@@ -243,3 +243,27 @@ def test_is_git_dir_name_agrees_with_git_fsck(tmp_path: Path) -> None:
         if ours != theirs:
             disagree.append(name)
     assert disagree == []
+
+
+def _full_rules(name: bytes) -> bool:
+    """check_component's rules spelled out without its fast path."""
+    return (
+        bool(name)
+        and name not in (b".", b"..")
+        and not any(c in name for c in (b"/", b"\\", b"\0"))
+        and not is_git_dir_name(name)
+    )
+
+
+def test_fast_path_agrees_with_the_full_rules() -> None:
+    # The one-regex fast path must never accept what the full checks refuse:
+    # random names over an alphabet rich in the characters that matter.
+    import random
+
+    rng = random.Random(11)
+    alphabet = b".gitGIT~1:/\\\0 a-_+=,@xyz\xc3\xa9\xe2\x80\x8c"
+    for _ in range(40_000):
+        name = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 7)))
+        assert (check_component(name) is None) == _full_rules(name), name
+    for name in (b"git~1", b"GiT~1", b"git~1.", b"git~10", b"-rf", b"a b", b"f.md"):
+        assert (check_component(name) is None) == _full_rules(name), name

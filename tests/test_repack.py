@@ -86,9 +86,7 @@ def _git_tags(repo: Path) -> list[str]:
     return run_git("--git-dir", repo, "tag", "--list").split()
 
 
-def test_gc_packs_tags_and_keeps_main_loose(
-    store: Store, tmp_path: Path
-) -> None:
+def test_gc_packs_tags_and_keeps_main_loose(store: Store, tmp_path: Path) -> None:
     src = tmp_path / "src"
     for i in range(5):
         write_tree(src, {"SKILL.md": f"v{i}\n"}, replace=True)
@@ -204,7 +202,9 @@ def test_gc_skips_deltas_between_unrelated_versions(
     store.artifact("a").gc()
     assert not [n for n in tried if n >= 300_000]
     artifact = store.artifact("a")
-    got = [artifact.history.files(v.tree)["model.bin"].blob for v in artifact.versions()]
+    got = [
+        artifact.history.files(v.tree)["model.bin"].blob for v in artifact.versions()
+    ]
     assert len(set(got)) == 3
     out = tmp_path / "out"
     artifact.export(to=out)

@@ -400,7 +400,7 @@ def test_fetch_killed_after_tagging_moves_main_on_retry(
         "fetch",
         "skill",
         str(upstream),
-        kill_op="replace",
+        kill_op="link",
         kill_path="refs/tags/",
         kill_at=2,
         when="after",

@@ -381,6 +381,7 @@ class History:
         self._indexed: set[str] = set()
         self._loaded = False
         self._tail_loaded = False
+        self._changes_loaded = False
         self._recorded: set[str] = set()  # commits this process made: in no cache
         self._direct_reads = 0
         self._packed_key: tuple[int, int, int] | None = None
@@ -582,19 +583,27 @@ class History:
                 self._numbers.setdefault(parts[0], int(parts[1]))
                 self._hashes.setdefault(parts[0], parts[2])
                 self._indexed.add(parts[0])
-        for name, table in (
-            (_COMMITS, self._commit_lines),
-            (_CHANGES, self._change_lines),
-        ):
-            for line in self._cache_lines(name):
-                key, _, rest = line.partition(" ")
-                if len(key) == hex_len and rest:
-                    table.setdefault(key, rest)
+        for line in self._cache_lines(_COMMITS):
+            key, _, rest = line.partition(" ")
+            if len(key) == hex_len and rest:
+                self._commit_lines.setdefault(key, rest)
+        self._load_changes()
         if self.format == "sha1":
             for line in self._cache_lines("sha256"):
                 parts = line.split(" ")
                 if len(parts) == 2 and len(parts[0]) == 40 and len(parts[1]) == 64:
                     self._sha256.setdefault(parts[0], parts[1])
+
+    def _load_changes(self) -> None:
+        """Load only the changes cache (what ``show`` and a snapshot's report need)."""
+        if self._changes_loaded or not self.use_cache:
+            return
+        self._changes_loaded = True
+        hex_len = 64 if self.format == "sha256" else 40
+        for line in self._cache_lines(_CHANGES):
+            key, _, rest = line.partition(" ")
+            if len(key) == hex_len and rest:
+                self._change_lines.setdefault(key, rest)
 
     def _load_index_tail(self) -> None:
         """Read only the end of the index: the newest versions, enough to record.
@@ -1069,7 +1078,7 @@ class History:
         if cached is not None:
             return cached
         if new.commit not in self._recorded:
-            self._load_caches()
+            self._load_changes()
         raw = self._change_lines.get(new.commit)
         if raw is not None:
             cached = _decode_changes(raw)

@@ -403,3 +403,59 @@ def test_bad_value_exits_2_with_a_message(
         result.stderr
     )
     assert "Traceback" not in result.output
+
+
+def test_verify_repair_also_rewrites_a_damaged_directory(
+    store: Store, make_skill: Callable[..., Path], invoke: Callable[..., Result]
+) -> None:
+    artifact = three_versions(store, make_skill)
+    artifact.export()
+    first = artifact.versions_dir / str(artifact.versions()[0].id)
+    before = listing_of(first)
+    (first / "SKILL.md").chmod(0o644)
+    (first / "SKILL.md").write_text("edited by hand\n")
+    assert invoke("verify", "canvas-design").exit_code == 1
+    result = ok(invoke("verify", "canvas-design", "--repair"))
+    assert f"versions/{first.name} rewritten from the history" in result.stderr
+    assert listing_of(first) == before
+
+
+def test_switching_from_a_latest_copy_directory_removes_it(
+    store: Store, make_skill: Callable[..., Path]
+) -> None:
+    store = configured(store, "none", latest="copy")
+    artifact = three_versions(store, make_skill)
+    artifact.export()
+    assert (artifact.versions_dir / "latest").is_dir()
+    store = configured(Store(store.root), "gzip", latest="copy")
+    artifact = store.artifact("canvas-design")
+    artifact.export()
+    assert not (artifact.versions_dir / "latest").exists()
+    assert (artifact.versions_dir / "latest.tar.gz").is_file()
+    assert artifact.verify() == []
+
+
+def test_damaged_latest_copy_is_a_problem_and_export_repair_fixes_it(
+    store: Store, make_skill: Callable[..., Path]
+) -> None:
+    store = configured(store, "bzip2", latest="copy")
+    artifact = three_versions(store, make_skill)
+    artifact.export()
+    copy = artifact.versions_dir / "latest.tar.bz2"
+    good = copy.read_bytes()
+    copy.chmod(0o644)
+    copy.write_bytes(good + b"\0" * 10)
+    assert artifact.verify() == [
+        "canvas-design: versions/latest.tar.bz2: archive differs from the history: "
+        f"corrupt ({len(good) + 10} bytes, expected {len(good)})"
+    ]
+    artifact.export(repair=True)
+    assert copy.read_bytes() == good
+    assert artifact.verify() == []
+    copy.chmod(0o644)
+    copy.write_bytes(b"not an archive")  # names no version at all
+    assert artifact.verify() == [
+        "canvas-design: versions/latest.tar.bz2: names no version of this history"
+    ]
+    artifact.export()
+    assert copy.read_bytes() == good

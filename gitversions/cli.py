@@ -421,7 +421,7 @@ def diff(env: Env, name: str, ref: str, ref2: str | None, patch: bool) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["dir", "tar.gz", "zip", "bundle"]),
+    type=click.Choice(["dir", "tar.gz", "tar.bz2", "zip", "bundle"]),
     default="dir",
     show_default=True,
     help="Directories, one archive per version, or one git bundle of the history.",
@@ -429,7 +429,8 @@ def diff(env: Env, name: str, ref: str, ref2: str | None, patch: bool) -> None:
 @click.option(
     "--repair",
     is_flag=True,
-    help="Compare existing version directories file by file; rewrite damaged ones.",
+    help="Compare existing versions file by file (archives byte by byte); "
+    "rewrite damaged ones.",
 )
 @pass_env
 def export(
@@ -443,7 +444,11 @@ def export(
     """Materialize versions of NAME (default: all) and point latest at the newest.
 
     Version directories already intact are left alone; each new one appears by
-    an atomic rename, read-only, with its .version.toml.
+    an atomic rename, read-only, with its .version.toml. With [storage]
+    version_compression = "gzip" or "bzip2" in gitversions.toml, each version
+    in the artifact's versions/ is one read-only archive instead (<id>.tar.gz,
+    <id>.tar.bz2) and latest is latest.tar.gz or latest.tar.bz2; --to DIR
+    writes what --format says.
 
     \b
     Example:
@@ -512,7 +517,9 @@ def restore(env: Env, name: str, ref: str, dest: str, force: bool) -> None:
 @cli.command(context_settings=CONTEXT)
 @click.argument("name", required=False)
 @click.option(
-    "--repair", is_flag=True, help="Rebuild missing or stale manifest.toml files."
+    "--repair",
+    is_flag=True,
+    help="Rebuild missing tags and manifest.toml; rewrite damaged versions/.",
 )
 @pass_env
 def verify(env: Env, name: str | None, repair: bool) -> None:
@@ -521,7 +528,8 @@ def verify(env: Env, name: str | None, repair: bool) -> None:
     Exits 1 if anything is damaged, naming each problem. Derived data that is
     only missing (a version tag, manifest.toml: after a crash, or in a store
     built from a git clone) is listed as a note; --repair writes it now, and
-    so does the next snapshot or export.
+    so does the next snapshot or export. --repair also rewrites materialized
+    versions (directories or archives) that differ from the history.
 
     \b
     Example:
@@ -564,8 +572,9 @@ def verify(env: Env, name: str | None, repair: bool) -> None:
     if bad:
         if any("versions/" in p for problems in bad.values() for p in problems):
             env.info(
-                "hint: `gitversions export NAME --repair` rewrites damaged or "
-                "missing version directories from the history"
+                "hint: `gitversions verify NAME --repair` or `gitversions export "
+                "NAME --repair` rewrites damaged materialized versions from the "
+                "history"
             )
         raise SystemExit(1)
 

@@ -16,6 +16,9 @@ so that a typo does not silently fall back to a default::
     keep = 10                     # keep the newest N versions materialized
     keep_days = 90                # keep versions newer than D days materialized
     protect = ["v1-3f2a9c1"]      # version ids never removed from versions/
+
+    [storage]
+    version_compression = "none"  # "gzip" or "bzip2": each version one archive
 """
 
 from __future__ import annotations
@@ -29,15 +32,31 @@ from typing import Any, Literal
 from .errors import ConfigError
 from .ids import VersionId
 
-__all__ = ["CONFIG_FILENAME", "Config", "LatestMode", "load_config", "render_default"]
+__all__ = [
+    "CONFIG_FILENAME",
+    "Compression",
+    "Config",
+    "LatestMode",
+    "load_config",
+    "render_default",
+]
 
 CONFIG_FILENAME = "gitversions.toml"
 
 LatestMode = Literal["auto", "symlink", "copy"]
+Compression = Literal["none", "gzip", "bzip2"]
 
-_TOP_KEYS = {"object_format", "exclude", "lock_timeout", "export", "retention"}
+_TOP_KEYS = {
+    "object_format",
+    "exclude",
+    "lock_timeout",
+    "export",
+    "retention",
+    "storage",
+}
 _EXPORT_KEYS = {"latest", "auto", "hardlink"}
 _RETENTION_KEYS = {"keep", "keep_days", "protect"}
+_STORAGE_KEYS = {"version_compression"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,9 @@ class Config:
         retention_keep: Keep the newest N versions materialized (None: no limit).
         retention_keep_days: Keep versions newer than D days (None: no limit).
         retention_protect: Version ids never removed from ``versions/``.
+        version_compression: How export stores each version in ``versions/``:
+            ``none`` (a directory), ``gzip`` (``<id>.tar.gz``) or ``bzip2``
+            (``<id>.tar.bz2``).
     """
 
     object_format: Literal["sha1", "sha256"] = "sha1"
@@ -66,6 +88,7 @@ class Config:
     retention_keep: int | None = None
     retention_keep_days: float | None = None
     retention_protect: tuple[str, ...] = field(default_factory=tuple)
+    version_compression: Compression = "none"
 
 
 def _fail(path: Path, message: str) -> ConfigError:
@@ -119,7 +142,24 @@ def _parse(path: Path, data: dict[str, Any]) -> Config:
         retention_keep=keep,
         retention_keep_days=keep_days,
         retention_protect=protect,
+        version_compression=_parse_storage(path, data.get("storage", {})),
     )
+
+
+def _parse_storage(path: Path, storage: Any) -> Compression:
+    if not isinstance(storage, dict):
+        raise _fail(path, "[storage] must be a table")
+    unknown = sorted(set(storage) - _STORAGE_KEYS)
+    if unknown:
+        raise _fail(path, f"unknown key(s) in [storage]: {', '.join(unknown)}")
+    compression = storage.get("version_compression", "none")
+    if compression not in ("none", "gzip", "bzip2"):
+        raise _fail(
+            path,
+            "storage.version_compression must be 'none', 'gzip' or 'bzip2', "
+            f"not {compression!r}",
+        )
+    return compression  # type: ignore[no-any-return]
 
 
 def _parse_retention(
@@ -212,4 +252,8 @@ def render_default() -> str:
         "#   keep = 10              # e.g.: keep the newest N versions materialized\n"
         "#   keep_days = 90         # e.g.: and those newer than D days\n"
         '#   protect = ["v1-3f2a9c1"]   # e.g.: version ids never removed\n'
+        "\n"
+        "[storage]\n"
+        '# version_compression = "none"   # "gzip" or "bzip2": each version in\n'
+        "#                                # versions/ as one <id>.tar.gz/.tar.bz2\n"
     )

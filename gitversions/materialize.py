@@ -8,7 +8,10 @@ the history's interface, and never writes anything that is not complete:
 - ``latest`` is a relative symlink replaced by ``rename``, or (fallback) a
   directory holding a full copy, swapped in by an atomic exchange where the
   system has one;
-- archives are written to a temporary file and renamed;
+- archives are written to a temporary file and renamed; with
+  ``[storage] version_compression`` set, each version in ``versions/`` is one
+  such archive (``<id>.tar.gz`` or ``<id>.tar.bz2``, read-only) and ``latest``
+  is ``latest.tar.gz -> <id>.tar.gz`` (or a copy of that file);
 - every path comes from :meth:`VersionReader.iter_tree`, which refuses unsafe
   names; files are created with ``O_EXCL | O_NOFOLLOW`` inside directories this
   module created, so nothing is ever written through a symlink.
@@ -16,9 +19,12 @@ the history's interface, and never writes anything that is not complete:
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import ctypes
+import filecmp
 import gzip
+import hashlib
 import io
 import os
 import shutil
@@ -39,21 +45,62 @@ from .metadata import VERSION_FILENAME, render_version_toml
 
 __all__ = [
     "LATEST",
+    "STORED_FORMATS",
     "ExportResult",
     "Format",
     "Materializer",
     "VersionReader",
+    "archive_digest",
+    "archive_version_id",
     "clean_stale_siblings",
     "exchange_paths",
+    "latest_name",
     "remove_tree",
+    "stored_form",
     "write_archive",
     "write_content",
 ]
 
 LATEST = "latest"
 TMP_MARK = ".tmp-"
-Format = Literal["dir", "tar.gz", "zip"]
-ARCHIVE_SUFFIX = {"tar.gz": ".tar.gz", "zip": ".zip"}
+Format = Literal["dir", "tar.gz", "tar.bz2", "zip"]
+ArchiveFormat = Literal["tar.gz", "tar.bz2", "zip"]
+StoredFormat = Literal["tar.gz", "tar.bz2"]
+ARCHIVE_SUFFIX: dict[str, str] = {
+    "tar.gz": ".tar.gz",
+    "tar.bz2": ".tar.bz2",
+    "zip": ".zip",
+}
+# The archive forms a ``versions/`` directory may hold, besides directories,
+# and the ``[storage] version_compression`` setting that writes each.
+STORED_FORMATS: tuple[StoredFormat, ...] = ("tar.gz", "tar.bz2")
+COMPRESSION_FORMAT: dict[str, StoredFormat] = {"gzip": "tar.gz", "bzip2": "tar.bz2"}
+
+
+def stored_form(name: str) -> tuple[str, StoredFormat | None]:
+    """Split a ``versions/`` entry name into its stem and archive form.
+
+    Args:
+        name: An entry of ``versions/`` (``v1-3f2a9c1``, ``v1-3f2a9c1.tar.gz``,
+            ``latest.tar.bz2``).
+
+    Returns:
+        The name without its archive suffix, and the form (None for a
+        directory or any other name).
+    """
+    for fmt in STORED_FORMATS:
+        suffix = ARCHIVE_SUFFIX[fmt]
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)], fmt
+    return name, None
+
+
+def latest_name(fmt: StoredFormat | None) -> str:
+    """The name of the ``latest`` pointer for a form (None: directories)."""
+    return LATEST if fmt is None else LATEST + ARCHIVE_SUFFIX[fmt]
+
+
+LATEST_NAMES = (LATEST, *(latest_name(f) for f in STORED_FORMATS))
 
 
 class VersionReader(Protocol):
@@ -286,14 +333,10 @@ def _chunks_reader(chunks: Iterator[bytes]) -> IO[bytes]:
     return spool
 
 
-def write_archive(
-    reader: VersionReader, version: Version, fmt: Format, target: Path
+def _stream_archive(
+    reader: VersionReader, version: Version, fmt: ArchiveFormat, raw: IO[bytes]
 ) -> None:
-    """Write one version as a deterministic ``.tar.gz`` or ``.zip`` at ``target``.
-
-    The archive holds ``<id>/`` with the content and ``.version.toml``; times are
-    the commit time and owners are zero, so the bytes depend on the version only.
-    """
+    """Write the archive bytes of ``version`` to ``raw`` (see write_archive)."""
     top = str(version.id)
     meta = render_for(reader, version).encode("utf-8")
     entries = list(reader.iter_tree(version.tree))
@@ -302,22 +345,95 @@ def write_archive(
             f"version {version.id} holds {VERSION_FILENAME!r} at its top, a name "
             "reserved for gitversions metadata"
         )
+    if fmt == "zip":
+        _write_zip(reader, version, raw, top, entries, meta)
+    else:
+        _write_tar(reader, version, raw, top, entries, meta, fmt)
+
+
+def write_archive(
+    reader: VersionReader,
+    version: Version,
+    fmt: ArchiveFormat,
+    target: Path,
+    *,
+    mode: int | None = None,
+) -> None:
+    """Write one version as a deterministic ``.tar.gz``, ``.tar.bz2`` or ``.zip``.
+
+    The archive holds ``<id>/`` with the content and ``.version.toml``; times are
+    the commit time and owners are zero, so the bytes depend on the version only.
+    It is written to a hidden temporary file beside ``target`` (a name
+    :meth:`Materializer.clean_leftovers` removes), fsynced, and renamed.
+
+    Args:
+        reader: Where the version is read from.
+        version: The version.
+        fmt: The archive format.
+        target: The archive's path.
+        mode: Permission bits to give the file before the rename (default:
+            as created, 0644 less the umask).
+    """
     tmp = target.with_name(
         f".{target.name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
     )
     try:
         with tmp.open("xb") as raw:
-            if fmt == "tar.gz":
-                _write_tar(reader, version, raw, top, entries, meta)
-            else:
-                _write_zip(reader, version, raw, top, entries, meta)
+            _stream_archive(reader, version, fmt, raw)
             raw.flush()
+            if mode is not None:
+                os.fchmod(raw.fileno(), mode)
             os.fsync(raw.fileno())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+class _DigestSink(io.RawIOBase):
+    """A write-only stream that keeps only the SHA-256 and size of its bytes."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        self.digest.update(data)
+        size = len(memoryview(data).cast("B"))
+        self.size += size
+        return size
+
+
+def archive_digest(
+    reader: VersionReader, version: Version, fmt: ArchiveFormat
+) -> tuple[str, int]:
+    """The SHA-256 and size of the archive :func:`write_archive` would write.
+
+    Args:
+        reader: Where the version is read from.
+        version: The version.
+        fmt: The archive format.
+
+    Returns:
+        The hex SHA-256 of the archive's bytes and their count.
+    """
+    sink = _DigestSink()
+    _stream_archive(reader, version, fmt, sink)  # type: ignore[arg-type]
+    return sink.digest.hexdigest(), sink.size
+
+
+def _file_digest(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def _write_tar(
@@ -327,10 +443,20 @@ def _write_tar(
     top: str,
     entries: list[TreeEntry],
     meta: bytes,
+    fmt: StoredFormat = "tar.gz",
 ) -> None:
+    compressed: gzip.GzipFile | bz2.BZ2File
+    if fmt == "tar.gz":
+        # No file name and the commit time in the header: same bytes anywhere.
+        compressed = gzip.GzipFile(
+            fileobj=raw, mode="wb", mtime=version.time, filename=""
+        )
+    else:
+        # bzip2 has no header time or name; level 9 is the format's default.
+        compressed = bz2.BZ2File(raw, "wb", compresslevel=9)
     with (
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=version.time, filename="") as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
 
         def info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
@@ -418,12 +544,26 @@ class Materializer:
         target: Path,
         latest_mode: Literal["auto", "symlink", "copy"] = "auto",
         hardlink: bool = False,
+        compression: Literal["none", "gzip", "bzip2"] = "none",
     ) -> None:
         self.reader = reader
         self.target = target
         self.latest_mode = latest_mode
         self.hardlink = hardlink
+        # None: one directory per version; else one archive of this format.
+        self.form: StoredFormat | None = COMPRESSION_FORMAT.get(compression)
         self._last_written: Version | None = None
+
+    def entry_name(self, version: Version) -> str:
+        """The name of a version's entry: ``<id>``, or ``<id>.tar.gz`` and so on."""
+        return str(version.id) + (
+            "" if self.form is None else ARCHIVE_SUFFIX[self.form]
+        )
+
+    @property
+    def latest_path(self) -> Path:
+        """``latest``, or ``latest.tar.gz`` / ``latest.tar.bz2`` for archives."""
+        return self.target / latest_name(self.form)
 
     def _link_sources(self, version: Version) -> dict[tuple[str, int], Path]:
         """Files of an earlier intact version directory, to hardlink from."""
@@ -455,7 +595,14 @@ class Materializer:
         return removed
 
     def is_intact(self, version: Version, expected_meta: str | None = None) -> bool:
-        """Tell whether ``<target>/<id>`` exists with the right ``.version.toml``."""
+        """Tell whether ``<target>/<id>`` exists with the right ``.version.toml``.
+
+        For the archive form: whether ``<id>.tar.gz`` (or ``.tar.bz2``) is a
+        regular file. Archives appear complete by rename, so that is cheap and
+        enough for incremental export; :meth:`check_archive` compares bytes.
+        """
+        if self.form is not None:
+            return _is_file(self.target / self.entry_name(version))
         meta = self.target / str(version.id) / VERSION_FILENAME
         try:
             if meta.is_symlink():
@@ -473,14 +620,36 @@ class Materializer:
             repair: Compare every file of an existing copy with the history
                 (not only its ``.version.toml``) and rewrite it if it differs.
         """
+        if self.form is not None:
+            path = self.target / self.entry_name(version)
+            if self.is_intact(version) and not (
+                repair and self.check_archive(version, path, self.form)
+            ):
+                return False
+            self._write_stored_archive(version, self.form)
+            self._last_written = version
+            return True
         meta = render_for(self.reader, version)
         if self.is_intact(version, meta) and not (
             repair and self.check_dir(version, self.target / str(version.id))
         ):
             return False
-        self.target.mkdir(parents=True, exist_ok=True)
         # Never link while repairing: the earlier copy may be damaged too.
         links = self._link_sources(version) if self.hardlink and not repair else {}
+        self._write_dir(version, meta, links)
+        self._last_written = version
+        return True
+
+    def _write_stored_archive(self, version: Version, fmt: StoredFormat) -> None:
+        self.target.mkdir(parents=True, exist_ok=True)
+        path = self.target / (str(version.id) + ARCHIVE_SUFFIX[fmt])
+        write_archive(self.reader, version, fmt, path, mode=0o444)
+        fsync_dir(self.target)
+
+    def _write_dir(
+        self, version: Version, meta: str, links: dict[tuple[str, int], Path]
+    ) -> None:
+        self.target.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp(str(version.id))
         os.mkdir(tmp, 0o755)
         try:
@@ -498,8 +667,71 @@ class Materializer:
         except BaseException:
             remove_tree(tmp)
             raise
-        self._last_written = version
-        return True
+
+    def repair(self, versions: Iterable[Version]) -> list[str]:
+        """Rewrite every damaged materialized version, in the form it is in.
+
+        Directories are compared file by file, archives (either compressed
+        form) byte for byte with what the history produces; versions not
+        materialized are left alone.
+
+        Args:
+            versions: The versions to look at.
+
+        Returns:
+            The ``versions/`` entries rewritten.
+        """
+        fixed: list[str] = []
+        for version in versions:
+            directory = self.target / str(version.id)
+            if (
+                directory.is_dir()
+                and not directory.is_symlink()
+                and self.check_dir(version, directory)
+            ):
+                self._write_dir(version, render_for(self.reader, version), {})
+                fixed.append(directory.name)
+            for fmt in STORED_FORMATS:
+                path = self.target / (str(version.id) + ARCHIVE_SUFFIX[fmt])
+                if (path.is_symlink() or path.is_file()) and self.check_archive(
+                    version, path, fmt
+                ):
+                    self._write_stored_archive(version, fmt)
+                    fixed.append(path.name)
+        return fixed
+
+    def check_archive(
+        self, version: Version, path: Path, fmt: StoredFormat
+    ) -> list[str]:
+        """Compare an archive with the one the history produces; return problems.
+
+        Args:
+            version: The version the archive should hold.
+            path: The archive (``<id>.tar.gz``, or a ``latest`` copy).
+            fmt: Its format.
+
+        Returns:
+            One problem if the file is not a regular file, cannot be read, or
+            differs in any byte (truncated, corrupt, edited); else none.
+        """
+        label = path.name
+        if not _is_file(path):
+            return [f"{label}: not a regular file"]
+        try:
+            have = _file_digest(path)
+        except OSError as exc:
+            return [f"{label}: cannot be read ({exc.strerror})"]
+        try:
+            want = archive_digest(self.reader, version, fmt)
+        except (CorruptionError, UnsafePathError) as exc:
+            return [f"{label}: {exc}"]
+        if have == want:
+            return []
+        if have[1] < want[1]:
+            how = f"truncated ({have[1]} of {want[1]} bytes)"
+        else:
+            how = f"corrupt ({have[1]} bytes, expected {want[1]})"
+        return [f"{label}: archive differs from the history: {how}"]
 
     def export(
         self,
@@ -526,18 +758,57 @@ class Materializer:
                 progress(version)
         newest = self.reader.latest()
         if newest is not None:
-            if not (self.target / str(newest.id)).is_dir():
+            present = (
+                self.is_intact(newest)
+                if self.form is not None
+                else (self.target / str(newest.id)).is_dir()
+            )
+            if not present:
                 self.export_version(newest)
                 result.written.append(str(newest.id))
             self.update_latest(newest, repair=repair)
             result.latest = str(newest.id)
         return result
 
+    def drop_other_latest(self) -> list[str]:
+        """Remove ``latest`` pointers of the forms not configured; return them.
+
+        After ``version_compression`` changes, the old form's pointer would
+        stop moving; a stale ``latest`` is worse than none. The versions of
+        the old form stay (they are still correct, and verified).
+        """
+        removed = []
+        for name in LATEST_NAMES:
+            path = self.target / name
+            if name == self.latest_path.name or not (
+                path.exists() or path.is_symlink()
+            ):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                doomed = self._tmp(name)
+                os.rename(path, doomed)
+                fsync_dir(self.target)
+                remove_tree(doomed)
+            else:
+                path.unlink()
+                fsync_dir(self.target)
+            removed.append(name)
+        return removed
+
     def latest_is(self, version: Version) -> bool:
         """Tell whether ``latest`` already names ``version``."""
-        path = self.target / LATEST
+        path = self.latest_path
         if path.is_symlink():
-            return os.readlink(path) == str(version.id) and self.latest_mode != "copy"
+            wanted = self.entry_name(version)
+            return os.readlink(path) == wanted and self.latest_mode != "copy"
+        if self.form is not None:
+            source = self.target / self.entry_name(version)
+            return (
+                self.latest_mode != "symlink"
+                and _is_file(path)
+                and _is_file(source)
+                and filecmp.cmp(path, source, shallow=False)
+            )
         if path.is_dir() and self.latest_mode != "symlink":
             try:
                 text = (path / VERSION_FILENAME).read_text("utf-8")
@@ -548,19 +819,26 @@ class Materializer:
 
     def update_latest(self, version: Version, *, repair: bool = False) -> None:
         """Point ``latest`` at ``version``, atomically."""
-        path = self.target / LATEST
-        damaged = (
-            repair
-            and path.is_dir()
-            and not path.is_symlink()
-            and bool(self.check_dir(version, path))
-        )
+        path = self.latest_path
+        if self.form is not None:
+            damaged = (
+                repair
+                and _is_file(path)
+                and bool(self.check_archive(version, path, self.form))
+            )
+        else:
+            damaged = (
+                repair
+                and path.is_dir()
+                and not path.is_symlink()
+                and bool(self.check_dir(version, path))
+            )
         if self.latest_is(version) and not damaged:
             return
         if self.latest_mode in ("auto", "symlink"):
             tmp = self._tmp(LATEST)
             try:
-                os.symlink(str(version.id), tmp)
+                os.symlink(self.entry_name(version), tmp)
             except OSError:
                 if self.latest_mode == "symlink":
                     raise
@@ -579,6 +857,27 @@ class Materializer:
         self._copy_latest(version, path)
 
     def _copy_latest(self, version: Version, path: Path) -> None:
+        if self.form is not None:
+            source = self.target / self.entry_name(version)
+            if not _is_file(source):
+                self._write_stored_archive(version, self.form)
+            tmp = self._tmp(path.name)
+            try:
+                with source.open("rb") as src, tmp.open("xb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                    dst.flush()
+                    os.fchmod(dst.fileno(), 0o444)
+                    os.fsync(dst.fileno())
+                if path.is_dir() and not path.is_symlink():
+                    _replace_dir(tmp, path)
+                else:
+                    os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                raise
+            fsync_dir(self.target)
+            return
         tmp = self._tmp(LATEST)
         os.mkdir(tmp, 0o755)
         try:
@@ -651,6 +950,30 @@ class Materializer:
         except OSError as exc:
             return [f"{label}: {entry.path} cannot be read ({exc.strerror})"]
         return []
+
+
+def archive_version_id(path: Path) -> str | None:
+    """The top directory of a stored archive (its version id), or None.
+
+    Used to tell which version a ``latest.tar.gz`` copy holds; None when the
+    file is not a readable tar archive.
+    """
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            first = tar.next()
+    except (OSError, EOFError, ValueError, tarfile.TarError):
+        return None
+    if first is None:
+        return None
+    return first.name.split("/", 1)[0]
+
+
+def _is_file(path: Path) -> bool:
+    """Tell whether ``path`` is a regular file (a symlink is not)."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _pid_alive(pid: int) -> bool:

@@ -8,7 +8,10 @@ A version stays materialized when any rule keeps it:
 - its id is listed in ``retention.protect`` of ``gitversions.toml``, or the
   caller spares it (an export that names it explicitly).
 
-Everything else under ``versions/<id>`` goes: renamed to a hidden temporary name
+Everything else under ``versions/<id>`` goes, and so do ``versions/<id>.tar.gz``
+and ``versions/<id>.tar.bz2`` (the archive forms ``[storage]
+version_compression`` writes; a version may be in both after a change of the
+setting): renamed to a hidden temporary name
 first (so no half-deleted version is ever visible), then deleted. The history is
 never touched, so ``export NAME <id>`` brings any version back.
 """
@@ -23,9 +26,18 @@ from typing import TYPE_CHECKING
 
 from ._loose import fsync_dir
 from .errors import InputError
-from .materialize import LATEST, TMP_MARK, remove_tree
+from .materialize import (
+    ARCHIVE_SUFFIX,
+    LATEST_NAMES,
+    STORED_FORMATS,
+    TMP_MARK,
+    remove_tree,
+    stored_form,
+)
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .history import Version
     from .store import Artifact
 
@@ -39,7 +51,8 @@ class PruneResult:
     """What a prune removed (or, in a dry run, would remove) and what it kept.
 
     Attributes:
-        removed: Ids of the version directories removed, oldest first.
+        removed: Ids of the versions removed (directory, archives or both),
+            oldest first.
         kept: Ids of the materialized versions that stay, oldest first.
         dry_run: Whether nothing was actually removed.
     """
@@ -66,10 +79,24 @@ def _kept_ids(
     newest = artifact.history.latest()
     if newest is not None:
         kept.add(str(newest.id))
-    link = artifact.versions_dir / LATEST
-    if link.is_symlink():
-        kept.add(os.readlink(link))
+    for name in LATEST_NAMES:  # never a latest pointer's target, of any form
+        link = artifact.versions_dir / name
+        if link.is_symlink():
+            kept.add(stored_form(os.readlink(link))[0])
     return kept
+
+
+def _materialized(artifact: Artifact, label: str) -> list[Path]:
+    """The entries of ``versions/`` that hold version ``label``, in any form."""
+    found = []
+    directory = artifact.versions_dir / label
+    if directory.is_dir() and not directory.is_symlink():
+        found.append(directory)
+    for fmt in STORED_FORMATS:
+        archive = artifact.versions_dir / (label + ARCHIVE_SUFFIX[fmt])
+        if archive.is_file() and not archive.is_symlink():
+            found.append(archive)
+    return found
 
 
 def _rules(
@@ -121,8 +148,8 @@ def _prune_locked(
     result = PruneResult(dry_run=dry_run)
     for version in versions:
         label = str(version.id)
-        path = artifact.versions_dir / label
-        if path.is_symlink() or not path.is_dir():
+        paths = _materialized(artifact, label)
+        if not paths:
             continue
         if label in kept:
             result.kept.append(label)
@@ -130,10 +157,13 @@ def _prune_locked(
         result.removed.append(label)
         if dry_run:
             continue
-        doomed = path.with_name(f".{label}{TMP_MARK}prune-{os.urandom(4).hex()}")
-        os.rename(path, doomed)
-        fsync_dir(artifact.versions_dir)
-        remove_tree(doomed)
+        for path in paths:
+            doomed = path.with_name(
+                f".{path.name}{TMP_MARK}prune-{os.urandom(4).hex()}"
+            )
+            os.rename(path, doomed)
+            fsync_dir(artifact.versions_dir)
+            remove_tree(doomed)
     return result
 
 

@@ -42,13 +42,15 @@ from .ids import validate_name
 from .manifest import check_kind, check_manifest, update_manifest, write_manifest
 from .materialize import (
     ARCHIVE_SUFFIX,
-    LATEST,
+    LATEST_NAMES,
     TMP_MARK,
     ExportResult,
     Format,
     Materializer,
+    archive_version_id,
     remove_tree,
     restore_content,
+    stored_form,
     write_archive,
 )
 from .metadata import (
@@ -244,12 +246,18 @@ class Artifact:
     # -- writing --------------------------------------------------------------
 
     def materializer(self, target: Path | None = None) -> Materializer:
-        """A materializer writing into ``target`` (default: ``versions/``)."""
+        """A materializer writing into ``target`` (default: ``versions/``).
+
+        ``[storage] version_compression`` applies to ``versions/`` only: an
+        export ``--to`` another directory writes what its ``--format`` says.
+        """
+        config = self.store.config
         return Materializer(
             self.history,
             target or self.versions_dir,
-            self.store.config.latest,
-            hardlink=self.store.config.hardlink,
+            config.latest,
+            hardlink=config.hardlink,
+            compression=config.version_compression if target is None else "none",
         )
 
     def export(
@@ -266,12 +274,16 @@ class Artifact:
         Args:
             refs: REFs of the versions to export; all versions when empty.
             to: Target directory (default: the artifact's ``versions/``).
-            fmt: ``"dir"``, ``"tar.gz"``, ``"zip"``, or ``"bundle"`` (one git
-                bundle, ``<name>.bundle``, of the chosen versions' history).
+            fmt: ``"dir"``, ``"tar.gz"``, ``"tar.bz2"``, ``"zip"``, or
+                ``"bundle"`` (one git bundle, ``<name>.bundle``, of the chosen
+                versions' history). ``"dir"`` into the artifact's own
+                ``versions/`` means the configured form: directories, or one
+                archive per version with ``[storage] version_compression``.
             progress: Called after each version.
-            repair: Check existing version directories file by file and
-                rewrite damaged ones (by default only ``.version.toml`` is
-                compared, which keeps exports incremental and fast).
+            repair: Check existing version directories file by file (and
+                archives byte by byte) and rewrite damaged ones (by default
+                only ``.version.toml``, or an archive's presence, is checked,
+                which keeps exports incremental and fast).
 
         Returns:
             What was written.
@@ -309,6 +321,7 @@ class Artifact:
             if not refs:
                 chosen = retained(self, chosen)
             result = materializer.export(chosen, progress, repair=repair)
+            materializer.drop_other_latest()
             result.pruned = apply_retention(self, spare=[str(v.id) for v in chosen])
             write_manifest(self)
             self.history.flush_caches()
@@ -423,6 +436,17 @@ class Artifact:
             )
             if write_manifest(self):
                 repaired.append(f"{self.name}: manifest.toml rebuilt from the history")
+            if self.versions_dir.is_dir():
+                materializer = self.materializer()
+                materializer.clean_leftovers()
+                repaired.extend(
+                    f"{self.name}: versions/{entry} rewritten from the history"
+                    for entry in materializer.repair(self.history.versions())
+                )
+                repaired.extend(
+                    f"{self.name}: versions/{entry} removed (not the configured form)"
+                    for entry in materializer.drop_other_latest()
+                )
         return repaired
 
     def verify(self) -> list[str]:
@@ -469,13 +493,21 @@ class Artifact:
         by_id = {str(v.id): v for v in versions}
         for path in sorted(self.versions_dir.iterdir()):
             name = path.name
-            if name == LATEST:
+            if name in LATEST_NAMES:
                 continue
             if name.startswith(".") and TMP_MARK in name:
                 continue  # a killed export's temporary, removed by the next one
-            stem = name.removesuffix(".tar.gz").removesuffix(".zip")
+            stem, fmt = stored_form(name)
+            if fmt is not None and stem in by_id:
+                # Either compressed form is a version, whatever is configured.
+                problems.extend(
+                    f"versions/{p}"
+                    for p in materializer.check_archive(by_id[stem], path, fmt)
+                )
+                continue
+            stem = name.removesuffix(ARCHIVE_SUFFIX["zip"])
             if stem != name and stem in by_id and path.is_file():
-                continue  # an archive exported with --format
+                continue  # an archive exported with --format zip
             version = by_id.get(name)
             if version is None:
                 problems.append(f"versions/{name}: not a version of this history")
@@ -492,26 +524,49 @@ class Artifact:
                     f"versions/{name}/{VERSION_FILENAME}: {p}"
                     for p in validate_version_toml(meta.read_text("utf-8", "replace"))
                 )
-        latest = self.versions_dir / LATEST
-        newest = self.history.latest()
-        if newest is not None and (latest.exists() or latest.is_symlink()):
-            named = self._latest_names(latest, by_id)
-            if named is None:
-                problems.append("versions/latest: names no version of this history")
-            elif latest.is_symlink():
-                if not (self.versions_dir / str(named.id)).is_dir():
-                    problems.append("versions/latest: points at a missing version")
-            else:
-                problems.extend(
-                    f"versions/{p}" for p in materializer.check_dir(named, latest)
-                )
+        if self.history.latest() is None:
+            return problems
+        for name in LATEST_NAMES:
+            latest = self.versions_dir / name
+            if latest.exists() or latest.is_symlink():
+                problems.extend(self._check_latest(latest, by_id, materializer))
         return problems
+
+    def _check_latest(
+        self, latest: Path, by_id: dict[str, Version], materializer: Materializer
+    ) -> list[str]:
+        """Check one ``latest`` pointer (symlink or copy, of either form)."""
+        name = latest.name
+        _stem, fmt = stored_form(name)
+        named = self._latest_names(latest, by_id)
+        if named is None:
+            return [f"versions/{name}: names no version of this history"]
+        if latest.is_symlink():
+            target = self.versions_dir / os.readlink(latest)
+            present = (
+                target.is_dir() and not target.is_symlink()
+                if fmt is None
+                else target.is_file() and not target.is_symlink()
+            )
+            return [] if present else [f"versions/{name}: points at a missing version"]
+        if fmt is None:
+            return [f"versions/{p}" for p in materializer.check_dir(named, latest)]
+        return [f"versions/{p}" for p in materializer.check_archive(named, latest, fmt)]
 
     @staticmethod
     def _latest_names(latest: Path, by_id: dict[str, Version]) -> Version | None:
-        """The version ``versions/latest`` names (symlink target or copy's id)."""
+        """The version a ``latest`` pointer names (symlink target or copy's id).
+
+        A pointer names versions of its own form only: ``latest`` a
+        directory, ``latest.tar.gz`` a ``.tar.gz`` archive, and so on.
+        """
+        _stem, fmt = stored_form(latest.name)
         if latest.is_symlink():
-            return by_id.get(os.readlink(latest))
+            stem, target_fmt = stored_form(os.readlink(latest))
+            return by_id.get(stem) if target_fmt == fmt else None
+        if fmt is not None:
+            top = archive_version_id(latest) if latest.is_file() else None
+            return by_id.get(top) if top is not None else None
         try:
             text = (latest / VERSION_FILENAME).read_text("utf-8")
             data = parse_version_toml(text)
@@ -522,19 +577,33 @@ class Artifact:
         return by_id.get(key) if isinstance(key, str) else None
 
     def _latest_lag(self) -> list[str]:
-        """Say if ``latest`` names a complete but older version (pending)."""
-        latest = self.versions_dir / LATEST
+        """Say if ``latest`` names a complete but older version (pending).
+
+        Also names a ``latest`` pointer of a form not configured (left by a
+        change of ``version_compression``), which the next export removes.
+        """
+        configured = self.materializer().latest_path
+        notes = [
+            f"versions/{name} is not of the configured version_compression "
+            "(the next export removes it)"
+            for name in LATEST_NAMES
+            if name != configured.name
+            and (
+                (self.versions_dir / name).exists()
+                or (self.versions_dir / name).is_symlink()
+            )
+        ]
         newest = self.history.latest()
-        if newest is None or not (latest.exists() or latest.is_symlink()):
-            return []
+        if newest is None or not (configured.exists() or configured.is_symlink()):
+            return notes
         by_id = {str(v.id): v for v in self.history.versions()}
-        named = self._latest_names(latest, by_id)
+        named = self._latest_names(configured, by_id)
         if named is not None and named.id != newest.id:
-            return [
-                f"versions/latest names {named.id}, not the newest {newest.id} "
-                "(the next export moves it)"
-            ]
-        return []
+            notes.append(
+                f"versions/{configured.name} names {named.id}, not the newest "
+                f"{newest.id} (the next export moves it)"
+            )
+        return notes
 
     def gc(self) -> dict[str, int]:
         """Pack every object (with deltas); drop unreachable ones over two weeks old.

@@ -1,6 +1,6 @@
 """Benchmark gitversions against plain git and hashlib on one 10 MB artifact.
 
-    .venv/bin/python scripts/bench.py [--quick] [--runs N] [--json]
+    .venv/bin/python scripts/bench.py [--quick] [--runs N] [--json] [--compression]
 
 One artifact is generated in a temporary directory (removed at exit): 10 MiB in
 60 files, text (markdown and JavaScript-like, compressible) and binary (random
@@ -364,7 +364,7 @@ def bench(
         )
     )
     data = {"files": files, "bytes": size, "content_hash": expected, "seed": seed}
-    from bench_scale import bench_scale  # rows P2, P4, P6-P10
+    from bench_scale import bench_scale  # rows P2, P4, P6-P11
 
     results.extend(bench_scale(work, runs, seed, gitversions, git, env, quick))
     return results, data
@@ -466,10 +466,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="runs per measurement (median)")
     parser.add_argument("--seed", type=int, default=2, help="seed of the artifact")
     parser.add_argument("--json", action="store_true", help="also print JSON")
+    parser.add_argument(
+        "--compression",
+        action="store_true",
+        help="only row P11: versions/ size and export time per version_compression",
+    )
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 5)
     if runs < 1:
         parser.error("--runs must be at least 1")
+    if args.compression:
+        from bench_scale import bench_compression
+
+        with tempfile.TemporaryDirectory(prefix="gitversions-bench-") as tmp:
+            _rows, text = bench_compression(Path(tmp), runs, args.seed, args.quick)
+        print(text)
+        return 0
 
     compiled = _compile_package()
     info = machine()

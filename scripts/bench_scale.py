@@ -1,4 +1,8 @@
-"""Rows P2, P4, P6-P10 of scripts/bench.py: behaviour at scale.
+"""Rows P2, P4, P6-P11 of scripts/bench.py: behaviour at scale.
+
+P11 (``bench_compression``, also alone with ``bench.py --compression``)
+compares ``[storage] version_compression`` none, gzip and bzip2 on the same
+history and prints a table of sizes and export times.
 
 Sizes depend on the mode: --quick (what CI can afford) uses smaller artifacts
 and histories than the full mode; each row says the size it measured.
@@ -24,6 +28,7 @@ VERSIONS_P7 = (200, 50)
 BIG_P8 = (1 << 30, 256 << 20)
 SNAPSHOTS_P9 = (2_000, 300)
 WINDOW_P9 = (100, 50)
+VERSIONS_P11 = (20, 4)
 
 
 def _pick(sizes: tuple[int, int], quick: bool) -> int:
@@ -337,4 +342,108 @@ def bench_scale(
             max_over_s=0.15,
         )
     )
+    results.extend(bench_compression(work / "p11", runs, seed, quick)[0])
     return results
+
+
+COMPRESSIONS = (
+    ("none", True, "none (directories, hardlinked)"),
+    ("none", False, "none, hardlink = false"),
+    ("gzip", True, "gzip (<id>.tar.gz)"),
+    ("bzip2", True, "bzip2 (<id>.tar.bz2)"),
+)
+
+
+def _configured_copy(history: Path, root: Path, compression: str, link: bool) -> None:
+    home = root / "artifacts" / NAME
+    home.mkdir(parents=True)
+    shutil.copytree(history, home / "history.git", symlinks=True)
+    (root / "gitversions.toml").write_text(
+        f"[export]\nhardlink = {'true' if link else 'false'}\n\n"
+        f'[storage]\nversion_compression = "{compression}"\n'
+    )
+
+
+def bench_compression(
+    work: Path, runs: int, seed: int, quick: bool
+) -> tuple[list[Result], str]:
+    """P11: ``versions/`` size and export time for each version_compression.
+
+    One history (the 10 MiB artifact, then one-line edits of its text files)
+    is copied into one store per setting; each store exports every version
+    into an empty ``versions/`` (in process, median of ``runs``, one run in
+    quick mode), then ``versions/`` is measured in allocated bytes (a
+    hardlinked file counted once).
+
+    Args:
+        work: An empty directory to work in.
+        runs: Runs per export time (the median is kept).
+        seed: Seed of the generated artifact.
+        quick: Fewer versions and one run.
+
+    Returns:
+        The rows for bench.py's table, and a Markdown table of the figures.
+    """
+    from gitversions.store import Store
+
+    count = _pick(VERSIONS_P11, quick)
+    runs = 1 if quick else runs
+    src = work / "src" / NAME
+    files, size = generate(src, seed)
+    texts = sorted(p for p in src.rglob("*") if p.suffix in (".md", ".js"))
+    base = work / "base"
+    _history(base, src, count, texts)
+    history = base / "artifacts" / NAME / "history.git"
+    figures: list[tuple[str, float, float]] = []
+    for index, (compression, link, label) in enumerate(COMPRESSIONS):
+        root = work / f"store-{index}"
+        _configured_copy(history, root, compression, link)
+        versions = root / "artifacts" / NAME / "versions"
+        times = []
+        for _ in range(runs):
+            _remove(versions)
+            store = Store(root)
+            start = time.perf_counter()
+            store.artifact(NAME).export()
+            times.append(time.perf_counter() - start)
+            store.close()
+        figures.append((label, _du(versions) / 1e6, sorted(times)[len(times) // 2]))
+        _remove(versions)
+    header = (
+        f"{count} versions of a {size / 2**20:.1f} MiB artifact in {files} files "
+        "(one-line edits between versions)"
+    )
+    lines = [
+        header,
+        "",
+        "| version_compression | versions/ size | per version | export all |",
+        "|---------------------|----------------|-------------|------------|",
+    ]
+    for label, megabytes, seconds in figures:
+        lines.append(
+            f"| {label} | {megabytes:.1f} MB | {megabytes / count:.2f} MB "
+            f"| {seconds:.2f} s |"
+        )
+    _label, none_mb, none_s = figures[0]
+    rows = []
+    for label, megabytes, seconds in figures[2:]:
+        rows.append(
+            Result(
+                f"P11 versions/ size, {count} versions, {label}",
+                "none (directories, hardlinked)",
+                none_mb,
+                megabytes,
+                float("inf"),
+                unit="MB",
+            )
+        )
+        rows.append(
+            Result(
+                f"P11 export {count} versions (in process), {label}",
+                "none (directories, hardlinked)",
+                none_s,
+                seconds,
+                float("inf"),
+            )
+        )
+    return rows, "\n".join(lines)

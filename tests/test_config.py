@@ -79,6 +79,20 @@ def test_every_key_is_parsed(tmp_path: Path) -> None:
         ('[export]\nlatest = "copy"', Config(latest="copy")),
         ("[export]\nauto = false", Config(auto_export=False)),
         ("[export]\nauto = true", Config(auto_export=True)),
+        ("[storage]", Config(version_compression="none")),
+        ('[storage]\nversion_compression = "none"', Config()),
+        (
+            '[storage]\nversion_compression = "gzip"',
+            Config(version_compression="gzip"),
+        ),
+        (
+            '[storage]\nversion_compression = "bzip2"',
+            Config(version_compression="bzip2"),
+        ),
+        (
+            'storage = { version_compression = "gzip" }',
+            Config(version_compression="gzip"),
+        ),
     ],
 )
 def test_single_keys(tmp_path: Path, text: str, expected: Config) -> None:
@@ -141,6 +155,18 @@ def test_integer_lock_timeout_becomes_a_float(tmp_path: Path) -> None:
         ('[export]\nauto = "yes"\n', "export.auto"),
         ("[export]\nauto = 1\n", "export.auto"),
         ("[export]\nauto = 0\n", "export.auto"),
+        # storage
+        ('storage = "gzip"\n', "[storage] must be a table"),
+        ("[[storage]]\nversion_compression = 'gzip'\n", "[storage]"),
+        ("[storage]\ncompression = 'gzip'\n", "compression"),
+        ("[storage]\nversion_compresion = 'gzip'\n", "version_compresion"),
+        ('[storage]\nversion_compression = "zip"\n', "'none', 'gzip' or 'bzip2'"),
+        ('[storage]\nversion_compression = "GZIP"\n', "storage.version_compression"),
+        ('[storage]\nversion_compression = "bz2"\n', "not 'bz2'"),
+        ("[storage]\nversion_compression = true\n", "storage.version_compression"),
+        ("[storage]\nversion_compression = 9\n", "storage.version_compression"),
+        ('[storage]\nversion_compression = ""\n', "storage.version_compression"),
+        ('version_compression = "gzip"\n', "unknown key(s): version_compression"),
     ],
 )
 def test_malformed_config_names_file_and_key(
@@ -199,6 +225,15 @@ def test_rendered_default_documents_every_key_at_its_real_default(
         "latest",
         "auto",
         "hardlink",
+        "version_compression",
     }
     write_config(tmp_path, uncommented)
     assert load_config(tmp_path) == Config()
+
+
+def test_rendered_default_names_the_storage_choices() -> None:
+    text = render_default()
+    assert "[storage]" in text
+    assert '# version_compression = "none"' in text
+    assert '"gzip"' in text
+    assert '"bzip2"' in text

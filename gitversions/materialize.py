@@ -32,6 +32,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,6 @@ __all__ = [
     "Format",
     "Materializer",
     "VersionReader",
-    "archive_digest",
     "archive_version_id",
     "clean_stale_siblings",
     "exchange_paths",
@@ -401,6 +401,9 @@ class _DigestSink(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
+    def tell(self) -> int:  # tarfile asks where it is
+        return self.size
+
     def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
         self.digest.update(data)
         size = len(memoryview(data).cast("B"))
@@ -408,31 +411,68 @@ class _DigestSink(io.RawIOBase):
         return size
 
 
-def archive_digest(
-    reader: VersionReader, version: Version, fmt: ArchiveFormat
-) -> tuple[str, int]:
-    """The SHA-256 and size of the archive :func:`write_archive` would write.
+def tar_digest(reader: VersionReader, version: Version) -> tuple[str, int]:
+    """The SHA-256 and size of the *uncompressed* tar inside a stored archive.
 
-    Args:
-        reader: Where the version is read from.
-        version: The version.
-        fmt: The archive format.
-
-    Returns:
-        The hex SHA-256 of the archive's bytes and their count.
+    Compressed bytes depend on the compressor's build (zlib-ng and zlib
+    differ at the same level), the tar stream inside does not: comparing it
+    says whether an archive holds exactly the version, on any machine.
     """
+    top = str(version.id)
+    meta = render_for(reader, version).encode("utf-8")
+    entries = list(reader.iter_tree(version.tree))
     sink = _DigestSink()
-    _stream_archive(reader, version, fmt, sink)  # type: ignore[arg-type]
+    _write_tar(reader, version, sink, top, entries, meta, "tar")  # type: ignore[arg-type]
     return sink.digest.hexdigest(), sink.size
 
 
-def _file_digest(path: Path) -> tuple[str, int]:
+def _file_digest(path: Path, fmt: StoredFormat | None = None) -> tuple[str, int]:
+    """SHA-256 and size of a file, or of its decompressed content given ``fmt``.
+
+    A compressed file must hold exactly one stream and nothing after it
+    (``gzip.open`` and ``bz2.open`` would skip trailing bytes); output is
+    produced 1 MiB at a time, so a decompression bomb costs no memory.
+
+    Raises:
+        OSError: If it cannot be read.
+        EOFError: If the compressed stream ends early.
+        ValueError: If bytes follow the compressed stream.
+        zlib.error: If the gzip data is corrupt (bz2 raises OSError).
+    """
     digest = hashlib.sha256()
     size = 0
+    step = 1 << 20
     with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
+        if fmt is None:
+            while chunk := f.read(step):
+                digest.update(chunk)
+                size += len(chunk)
+            return digest.hexdigest(), size
+        gz = zlib.decompressobj(31) if fmt == "tar.gz" else None
+        bz = bz2.BZ2Decompressor() if gz is None else None
+        while chunk := f.read(step):
+            while chunk or (bz is not None and not bz.needs_input and not bz.eof):
+                if (gz is not None and gz.eof) or (bz is not None and bz.eof):
+                    raise ValueError("bytes after the end of the compressed stream")
+                if gz is not None:
+                    out = gz.decompress(chunk, step)
+                    chunk = gz.unconsumed_tail
+                else:
+                    assert bz is not None
+                    out = bz.decompress(chunk, step)
+                    chunk = b""
+                digest.update(out)
+                size += len(out)
+            if (gz is not None and gz.unused_data) or (
+                bz is not None and bz.unused_data
+            ):
+                raise ValueError("bytes after the end of the compressed stream")
+        if gz is not None:
+            rest = gz.flush()
+            digest.update(rest)
+            size += len(rest)
+        if not (gz.eof if gz is not None else bz is not None and bz.eof):
+            raise EOFError("compressed stream ends early")
     return digest.hexdigest(), size
 
 
@@ -443,10 +483,13 @@ def _write_tar(
     top: str,
     entries: list[TreeEntry],
     meta: bytes,
-    fmt: StoredFormat = "tar.gz",
+    fmt: StoredFormat | Literal["tar"] = "tar.gz",
 ) -> None:
-    compressed: gzip.GzipFile | bz2.BZ2File
-    if fmt == "tar.gz":
+    compressed: gzip.GzipFile | bz2.BZ2File | contextlib.nullcontext[IO[bytes]]
+    if fmt == "tar":
+        # Uncompressed: what verify compares (see Materializer.check_archive).
+        compressed = contextlib.nullcontext(raw)
+    elif fmt == "tar.gz":
         # No file name and the commit time in the header: same bytes anywhere.
         compressed = gzip.GzipFile(
             fileobj=raw, mode="wb", mtime=version.time, filename=""
@@ -455,8 +498,8 @@ def _write_tar(
         # bzip2 has no header time or name; level 9 is the format's default.
         compressed = bz2.BZ2File(raw, "wb", compresslevel=9)
     with (
-        compressed,
-        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        compressed as stream,
+        tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
 
         def info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarInfo:
@@ -718,19 +761,28 @@ class Materializer:
         if not _is_file(path):
             return [f"{label}: not a regular file"]
         try:
-            have = _file_digest(path)
+            # Decompressed, so archives written with another zlib build (the
+            # compressed bytes differ) still verify; gzip and bzip2 check
+            # their CRCs while decompressing.
+            have = _file_digest(path, fmt)
+        except EOFError:
+            return [f"{label}: archive differs from the history: truncated"]
         except OSError as exc:
-            return [f"{label}: cannot be read ({exc.strerror})"]
+            if exc.errno is not None:
+                return [f"{label}: cannot be read ({exc.strerror})"]
+            return [f"{label}: archive differs from the history: corrupt ({exc})"]
+        except (ValueError, zlib.error) as exc:
+            return [f"{label}: archive differs from the history: corrupt ({exc})"]
         try:
-            want = archive_digest(self.reader, version, fmt)
+            want = tar_digest(self.reader, version)
         except (CorruptionError, UnsafePathError) as exc:
             return [f"{label}: {exc}"]
         if have == want:
             return []
         if have[1] < want[1]:
-            how = f"truncated ({have[1]} of {want[1]} bytes)"
+            how = f"truncated ({have[1]} of {want[1]} bytes once decompressed)"
         else:
-            how = f"corrupt ({have[1]} bytes, expected {want[1]})"
+            how = f"corrupt ({have[1]} bytes once decompressed, expected {want[1]})"
         return [f"{label}: archive differs from the history: {how}"]
 
     def export(

@@ -71,6 +71,19 @@ class Env:
         """Print JSON."""
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
+    def emit_rows(self, rows: list[Any]) -> None:
+        """Print a JSON array with one compact element per line.
+
+        For lists that grow with the history (``log``, ``list``): Python's
+        C encoder runs only without indentation, and one element per line
+        reads well with ``grep`` and ``jq -c`` alike.
+        """
+        if not rows:
+            click.echo("[]")
+            return
+        lines = ",\n  ".join(json.dumps(row, ensure_ascii=False) for row in rows)
+        click.echo(f"[\n  {lines}\n]")
+
     def show_progress(self) -> bool:
         """Whether long work should draw a progress bar."""
         return not self.quiet and not self.json and sys.stderr.isatty()
@@ -299,7 +312,7 @@ def list_(env: Env) -> None:
         )
         artifact.close()
     if env.json:
-        env.emit(rows)
+        env.emit_rows(rows)
         return
     if not rows:
         env.info(f"no artifacts in {env.store.root}")
@@ -327,7 +340,7 @@ def log(env: Env, name: str) -> None:
     artifact = _artifact(env, name)
     versions = list(reversed(artifact.versions()))
     if env.json:
-        env.emit(artifact.records(versions))
+        env.emit_rows(artifact.records(versions))
         return
     for version in versions:
         first_line = version.message.splitlines()[0] if version.message else ""

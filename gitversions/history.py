@@ -25,11 +25,11 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, ObjectID, Tree
@@ -100,6 +100,7 @@ GIT_SOURCE = "git"
 MAIN = GitRef(b"refs/heads/main")
 TAG_PREFIX = b"refs/tags/"
 _OBJECT_ID = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+_T = TypeVar("_T")
 _TAIL_BYTES = 16 << 10  # the end of the index read by a snapshot (~150 versions)
 _DIRECT_READS = 32  # commits read from objects before loading the caches whole
 _SMALL_FILE = 8 << 20
@@ -382,6 +383,7 @@ class History:
         self._loaded = False
         self._tail_loaded = False
         self._changes_loaded = False
+        self._versions: dict[str, Version] = {}
         self._recorded: set[str] = set()  # commits this process made: in no cache
         self._direct_reads = 0
         self._packed_key: tuple[int, int, int] | None = None
@@ -587,6 +589,11 @@ class History:
             key, _, rest = line.partition(" ")
             if len(key) == hex_len and rest:
                 self._commit_lines.setdefault(key, rest)
+        # Loading the caches whole means many commits are wanted (log): one
+        # C-speed json.loads of them all beats one call per commit. A torn
+        # line fails it; they are then decoded one by one, as needed.
+        for key, value in _bulk_decode(self._commit_lines, _info_of).items():
+            self._infos.setdefault(key, value)
         self._load_changes()
         if self.format == "sha1":
             for line in self._cache_lines("sha256"):
@@ -604,6 +611,8 @@ class History:
             key, _, rest = line.partition(" ")
             if len(key) == hex_len and rest:
                 self._change_lines.setdefault(key, rest)
+        for key, value in _bulk_decode(self._change_lines, _changes_of).items():
+            self._changes.setdefault(key, value)
 
     def _load_index_tail(self) -> None:
         """Read only the end of the index: the newest versions, enough to record.
@@ -803,6 +812,9 @@ class History:
 
     def version(self, commit: str) -> Version:
         """Return the version recorded by ``commit``."""
+        known = self._versions.get(commit)
+        if known is not None:
+            return known  # commits are immutable, and so is what they record
         info = self._info(commit)
         number = self._number(commit)
         content = self._content_hash(commit)
@@ -810,7 +822,7 @@ class History:
             self._indexed.add(commit)
             self._new_index.append(f"{commit} {number} {content}\n")
         message, source = split_message(info.message)
-        return Version(
+        version = Version(
             id=VersionId.for_hash(number, content),
             hash=content,
             commit=commit,
@@ -820,10 +832,14 @@ class History:
             message=message,
             parents=info.parents,
             parent_versions=tuple(
-                VersionId.for_hash(self._number(p), self._content_hash(p))
+                self._versions[p].id
+                if p in self._versions
+                else VersionId.for_hash(self._number(p), self._content_hash(p))
                 for p in info.parents
             ),
         )
+        self._versions[commit] = version
+        return version
 
     def _tips(self) -> list[str]:
         tips = []
@@ -1446,11 +1462,39 @@ def _is_hex_list(value: object) -> bool:
     )
 
 
+def _bulk_decode(
+    lines: dict[str, str], convert: Callable[[Any], _T | None]
+) -> dict[str, _T]:
+    """Decode many cached JSON lines in one ``json.loads``; {} if any is torn."""
+    if not lines:
+        return {}
+    try:
+        values = json.loads("[" + ",".join(lines.values()) + "]")
+    except ValueError:
+        return {}
+    if len(values) != len(lines):
+        return {}  # a line held more than one value
+    decoded = {}
+    for key, value in zip(lines, values, strict=True):
+        item = convert(value)
+        if item is not None:
+            decoded[key] = item
+    return decoded
+
+
 def _decode_info(raw: str) -> _CommitInfo | None:
     try:
-        parents, tree, when, message = json.loads(raw)
+        value = json.loads(raw)
     except ValueError:
         return None  # a torn line: read the commit instead
+    return _info_of(value)
+
+
+def _info_of(value: Any) -> _CommitInfo | None:
+    try:
+        parents, tree, when, message = value
+    except (TypeError, ValueError):
+        return None
     if not (
         _is_hex_list(parents)
         and isinstance(tree, str)
@@ -1468,6 +1512,10 @@ def _decode_changes(raw: str) -> Changes | None:
         lists = json.loads(raw)
     except ValueError:
         return None
+    return _changes_of(lists)
+
+
+def _changes_of(lists: Any) -> Changes | None:
     if not (
         isinstance(lists, list)
         and len(lists) == 3

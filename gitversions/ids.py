@@ -76,6 +76,9 @@ def validate_name(name: str) -> str:
     return name
 
 
+_SHORT_HASH = re.compile(r"[0-9a-f]{7}")
+
+
 @total_ordering
 @dataclass(frozen=True)
 class VersionId:
@@ -91,7 +94,7 @@ class VersionId:
     def __post_init__(self) -> None:
         if self.number < 1:
             raise InvalidRefError(f"version number must be >= 1, not {self.number}")
-        if not re.fullmatch(r"[0-9a-f]{7}", self.short_hash):
+        if not _SHORT_HASH.fullmatch(self.short_hash):
             raise InvalidRefError(
                 f"version hash must be 7 lowercase hex digits, not {self.short_hash!r}"
             )

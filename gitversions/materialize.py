@@ -491,8 +491,11 @@ def _write_tar(
         compressed = contextlib.nullcontext(raw)
     elif fmt == "tar.gz":
         # No file name and the commit time in the header: same bytes anywhere.
+        # Level 6, gzip's own default: level 9 (Python's) took 1.6x as long
+        # for 0.6 % smaller files on the bench artifact. verify compares the
+        # tar inside, so the level is free to change.
         compressed = gzip.GzipFile(
-            fileobj=raw, mode="wb", mtime=version.time, filename=""
+            fileobj=raw, mode="wb", mtime=version.time, filename="", compresslevel=6
         )
     else:
         # bzip2 has no header time or name; level 9 is the format's default.

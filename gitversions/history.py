@@ -245,8 +245,10 @@ class _StoreSink:
 
     def _store(self, kind: bytes, body: bytes, ids: tuple[bytes, ...]) -> None:
         storage = ids[-1]
-        self.history.remember_sha256(storage.hex(), ids[0].hex())
         if not self.history.has_object(storage.hex()):
+            # Only new objects: the cache may not be loaded (a snapshot reads
+            # none of it), and an object stored before was noted then.
+            self.history.remember_sha256(storage.hex(), ids[0].hex())
             raw = write_loose(
                 self.objects,
                 self.algorithms[-1],
@@ -287,9 +289,9 @@ class _StoreSink:
     def _large_blob(self, node: FileNode) -> tuple[bytes, ...]:
         ids = hash_blob_file(node, self.algorithms)
         storage = ids[-1]
-        self.history.remember_sha256(storage.hex(), ids[0].hex())
         if self.history.has_object(storage.hex()):
             return ids
+        self.history.remember_sha256(storage.hex(), ids[0].hex())
 
         def consume(size: int, read_chunk: ReadChunk) -> None:
             def chunks() -> Iterator[bytes]:

@@ -732,3 +732,20 @@ def test_tag_written_without_hardlinks(
     tags = run_git("--git-dir", repo, "tag", "--list").split()
     assert tags == sorted(str(v.id) for v in versions)
     assert not list((repo / "refs" / "tags").glob("*.lock"))
+
+
+def test_sha256_cache_notes_each_object_once(store: Store, tmp_path: Path) -> None:
+    # A snapshot reads none of the caches; it must still not append the ids
+    # of unchanged files again (the cache grew by a whole tree per snapshot).
+    src = tmp_path / "dup"
+    for i in range(5):
+        write_tree(
+            src, {"SKILL.md": f"v{i}\n", "a.md": "same\n", "d/b.md": "same too\n"}
+        )
+        store.snapshot("d", src, timestamp=T0 + i)
+        store.close()
+    cache = store.artifact("d").history_path / "gitversions" / "sha256"
+    keys = [line.split()[0] for line in cache.read_text().splitlines()]
+    assert len(keys) == len(set(keys))
+    # 5 SKILL.md + a.md + b.md blobs, 5 root trees + the d/ tree.
+    assert len(keys) == 5 + 2 + 5 + 1

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install gitversions with its test tools into .venv and run every check:
-# ruff (lint and format), mypy (strict), and pytest with branch coverage >= 90%.
+# ruff (lint and format), mypy (strict), pytest with branch coverage >= 90%, and
+# the benchmark in --quick mode (a measurement: it fails only if it cannot run).
 #
 #   bash scripts/test.sh              # the whole suite (heavy suites skipped)
+#   GITVERSIONS_BENCH=0 bash scripts/test.sh   # the same without the benchmark
 #   bash scripts/test.sh --full       # also the heavy suites, at full size
 #   bash scripts/test.sh -k restore   # any other pytest arguments pass through
 #
@@ -35,6 +37,10 @@ step "pytest with branch coverage (must reach 90%)"
 status=0
 "$BIN/python" -m pytest --cov=gitversions --cov-branch --cov-report=term-missing \
     --cov-fail-under=90 "$@" || status=$?
+if [ "$status" = 0 ] && [ "${GITVERSIONS_BENCH:-1}" != 0 ]; then
+    step "benchmark, --quick sizes (issue 5 rows P1-P11; ratios against git)"
+    "$BIN/python" scripts/bench.py --quick || status=$?
+fi
 case "$status" in
 0) step "all checks passed" ;;
 5)

@@ -39,7 +39,10 @@ status=0
     --cov-fail-under=90 "$@" || status=$?
 if [ "$status" = 0 ] && [ "${GITVERSIONS_BENCH:-1}" != 0 ]; then
     step "benchmark, --quick sizes (issue 5 rows P1-P11; ratios against git)"
-    "$BIN/python" scripts/bench.py --quick || status=$?
+    if ! "$BIN/python" scripts/bench.py --quick; then
+        printf '\nerror: the benchmark could not run (see above)\n' >&2
+        exit 1
+    fi
 fi
 case "$status" in
 0) step "all checks passed" ;;

@@ -576,17 +576,7 @@ class History:
         if not self.use_cache:
             return
         hex_len = 64 if self.format == "sha256" else 40
-        for line in self._cache_lines("index"):
-            parts = line.split(" ")
-            if (
-                len(parts) == 3
-                and len(parts[0]) == hex_len
-                and parts[1].isdigit()
-                and len(parts[2]) == 64
-            ):
-                self._numbers.setdefault(parts[0], int(parts[1]))
-                self._hashes.setdefault(parts[0], parts[2])
-                self._indexed.add(parts[0])
+        self._read_index(self._cache_lines("index"))
         for line in self._cache_lines(_COMMITS):
             key, _, rest = line.partition(" ")
             if len(key) == hex_len and rest:
@@ -626,7 +616,6 @@ class History:
         if self._tail_loaded or self._loaded or not self.use_cache:
             return
         self._tail_loaded = True
-        hex_len = 64 if self.format == "sha256" else 40
         try:
             with open(self.path / _CACHE_DIR / "index", "rb") as f:
                 size = f.seek(0, os.SEEK_END)
@@ -637,6 +626,11 @@ class History:
         lines = data.decode("ascii", "replace").split("\n")
         if size > _TAIL_BYTES:
             lines = lines[1:]  # the first may be cut
+        self._read_index(lines)
+
+    def _read_index(self, lines: list[str]) -> None:
+        """Take ``commit number sha256`` lines; malformed (torn) ones are skipped."""
+        hex_len = 64 if self.format == "sha256" else 40
         for line in lines:
             parts = line.split(" ")
             if (

@@ -253,7 +253,8 @@ def copy_objects(
     moved = 0
 
     def sync() -> None:
-        for directory in dirty:
+        # objects/ last: it names the fan-out directories synced before it.
+        for directory in sorted(dirty, key=lambda d: d == dst_dir):
             fsync_dir(directory)
         dirty.clear()
 
@@ -288,7 +289,12 @@ def copy_objects(
         moved += len(data)
         dst = loose_path(dst_dir, hex_id)
         if dst.parent not in dirs:
-            dst.parent.mkdir(exist_ok=True)
+            try:
+                dst.parent.mkdir()
+            except FileExistsError:
+                pass
+            else:
+                dirty.add(dst_dir)  # objects/ now names a new directory
             dirs.add(dst.parent)
         try:
             os.link(src, dst)

@@ -137,12 +137,21 @@ def write_loose(
         finally:
             os.close(fd)
         final = loose_path(objects_dir, raw.hex())
-        final.parent.mkdir(exist_ok=True)
+        try:
+            final.parent.mkdir()
+        except FileExistsError:
+            created = False
+        else:
+            created = True  # its entry in objects/ must be made durable too
         os.replace(fd_path, final)
         if synced_dirs is None:
             fsync_dir(final.parent)
+            if created:
+                fsync_dir(objects_dir)
         else:
             synced_dirs.add(final.parent)
+            if created:
+                synced_dirs.add(objects_dir)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             fd_path.unlink()

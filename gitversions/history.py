@@ -321,8 +321,12 @@ class _StoreSink:
         return ids
 
     def sync(self) -> None:
-        """Make the new objects' directory entries durable (before any ref)."""
-        for directory in sorted(self.dirs):
+        """Make the new objects' directory entries durable (before any ref).
+
+        Fan-out directories first, then ``objects/``, which names the ones
+        this snapshot created.
+        """
+        for directory in sorted(self.dirs, key=lambda d: d == self.objects):
             fsync_dir(directory)
         self.dirs.clear()
 

@@ -69,6 +69,13 @@ _NEAR = 64 << 10
 # unmatched bytes x base bytes: create_delta does roughly 1e11 of these per
 # second (less on random data), so one attempt stays within about 0.2 s.
 _DELTA_BUDGET = 16 << 30
+# A delta this small (plus 1/64 of the object) ends the window search early:
+# the closest neighbour of a one-line edit is found first, and trying the
+# other nine cost most of an automatic repack's time.
+_GOOD_DELTA = 64
+# Below this size a delta saves a few dozen bytes and each create_delta call
+# still costs ~0.1 ms (commits: 10 tries each, most of an automatic repack).
+_MIN_DELTA = 512
 
 
 @dataclass
@@ -143,7 +150,7 @@ def _deltas(
         # Deltas of tiny objects cost more than they save; unrelated objects
         # (another file name, a very different size) rarely share anything,
         # and searching them is slow (quadratic on random data).
-        if len(raw) > 64:
+        if len(raw) > _MIN_DELTA:
             for base_id, base_type, base_raw, base_depth, base_hint in window:
                 if (
                     base_type != obj.type_num
@@ -157,6 +164,8 @@ def _deltas(
                 delta = b"".join(create_delta(base_raw, raw))
                 if len(delta) < best_len:
                     best, best_len, best_base = delta, len(delta), base_id
+                    if best_len <= _GOOD_DELTA + len(raw) // 64:
+                        break  # a neighbour differing by an edit: good enough
         depth[sha] = depth[best_base] + 1 if best_base is not None else 0
         chunks = [best] if isinstance(best, bytes) else best
         yield UnpackedObject(
@@ -331,8 +340,9 @@ def pack_tags(history: History) -> int:
         return 0
     packed_path = os.path.join(history.path, "packed-refs")
     with GitFile(packed_path, "wb") as f:
-        # Re-read under git's lock, so a concurrent git writer is not undone.
-        packed = dict(refs.get_packed_refs())
+        # Re-read under git's lock, so a concurrent git writer is not undone
+        # (our parser: dulwich's validates each of thousands of lines).
+        packed = {Ref(k): ObjectID(v) for k, v in history.packed_refs().items()}
         for path, value in loose.items():
             name = os.path.relpath(path, history.path).replace(os.sep, "/")
             packed[Ref(name.encode())] = ObjectID(value)

@@ -883,6 +883,11 @@ class History:
             at = data.find(needle, at + 1)  # a "^peeled" line, or odd
         return None
 
+    def packed_refs(self) -> dict[bytes, bytes]:
+        """Every ref in ``packed-refs`` and the object id it names (read afresh)."""
+        self._packed_key = None
+        return dict(self._packed())
+
     def _packed(self) -> dict[bytes, bytes]:
         """``packed-refs``, parsed fast and re-read only when it was replaced.
 

@@ -47,6 +47,8 @@ __all__ = [
     "RepackStats",
     "auto_repack",
     "gc",
+    "geometric_merge",
+    "geometric_split",
     "pack_tags",
     "repack",
 ]
@@ -229,6 +231,7 @@ def repack(
     history: History,
     *,
     everything: bool = False,
+    merge: frozenset[str] = frozenset(),
     exclude: frozenset[str] = frozenset(),
 ) -> RepackStats:
     """Pack loose objects (and, with ``everything``, merge every pack) into one.
@@ -236,6 +239,8 @@ def repack(
     Args:
         history: The history (its lock held).
         everything: Also rewrite the objects of existing packs, merging them.
+        merge: Names (``pack-<id>``) of existing packs to merge into the new
+            one (see :func:`geometric_merge`); ``everything`` means all.
         exclude: Object ids to leave out (unreachable ones being pruned).
 
     Returns:
@@ -259,7 +264,10 @@ def repack(
         obj = store[ObjectID(hex_id.encode())]
         objects[hex_id] = obj
         loose.append(hex_id)
-    old_packs = list(store.packs) if everything else []
+    selected = set(packs_before) if everything else set(merge) & set(packs_before)
+    old_packs = [
+        pack for pack in store.packs if os.path.basename(pack._basename) in selected
+    ]
     for pack in old_packs:
         for obj in pack.iterobjects():
             hex_id = obj.id.decode("ascii")
@@ -279,10 +287,10 @@ def repack(
     for hex_id in (*loose, *exclude):
         with contextlib.suppress(OSError):
             loose_path(history.objects_dir, hex_id).unlink()
-    if everything:
+    if selected:
         for pack in old_packs:
             pack.close()
-        for name in packs_before:
+        for name in sorted(selected):
             if name == new_name:
                 continue
             base = history.objects_dir / "pack" / name
@@ -360,23 +368,76 @@ def pack_tags(history: History) -> int:
     return len(loose)
 
 
-def needs_repack(history: History) -> bool:
-    """Tell whether loose objects or packs passed the automatic thresholds."""
+def _too_many_loose(history: History) -> bool:
     sample = 0
     for directory in _FANOUT:
         with contextlib.suppress(OSError):
             sample += len(os.listdir(history.objects_dir / directory))
     # 16 fan-out directories of 256 hold about 1/16 of the loose objects.
-    if sample * 256 // len(_FANOUT) > AUTO_LOOSE:
+    return sample * 256 // len(_FANOUT) > AUTO_LOOSE
+
+
+def geometric_split(sizes: list[tuple[int, str]], factor: int = 2) -> list[str]:
+    """Choose the packs to merge so the rest form a geometric progression.
+
+    As ``git repack --geometric``: after merging the smallest packs into one,
+    every remaining pack must be at least ``factor`` times all the smaller ones
+    together. A merge then rewrites recent objects only, never the whole
+    history (merging everything at 8 packs took 0.75 s at 2,000 versions and
+    grows with the history), and packs stay about log2(history) in number.
+
+    Args:
+        sizes: ``(bytes, name)`` of each pack.
+        factor: The progression's factor.
+
+    Returns:
+        The names to merge, smallest first; empty when already geometric.
+    """
+    ordered = sorted(sizes)
+    for split in range(len(ordered) + 1):
+        total = sum(size for size, _ in ordered[:split])
+        for size, _ in ordered[split:]:
+            if size < factor * total:
+                break
+            total += size
+        else:
+            return [name for _, name in ordered[:split]]
+    return [name for _, name in ordered]  # pragma: no cover - split=len returns
+
+
+def geometric_merge(history: History) -> list[str]:
+    """The packs :func:`geometric_split` would merge in this history."""
+    pack_dir = history.objects_dir / "pack"
+    sizes = []
+    for name in _pack_names(history):
+        with contextlib.suppress(OSError):
+            sizes.append((os.path.getsize(pack_dir / f"{name}.pack"), name))
+    return geometric_split(sizes)
+
+
+def needs_repack(history: History) -> bool:
+    """Tell whether loose objects or packs passed the automatic thresholds."""
+    if _too_many_loose(history):
         return True
-    return len(_pack_names(history)) > AUTO_PACKS
+    return len(_pack_names(history)) >= AUTO_PACKS and len(geometric_merge(history)) > 1
 
 
 def auto_repack(history: History) -> RepackStats | None:
-    """Repack when a threshold is passed (call under the lock, after a write)."""
-    if not needs_repack(history):
+    """Repack when a threshold is passed (call under the lock, after a write).
+
+    Loose objects go into a new pack; once there are :data:`AUTO_PACKS` packs,
+    the small ones are merged with them geometrically (see
+    :func:`geometric_split`). ``gc`` still merges everything.
+    """
+    loose = _too_many_loose(history)
+    merge: list[str] = []
+    if len(_pack_names(history)) >= AUTO_PACKS:
+        merge = geometric_merge(history)
+        if len(merge) < 2:
+            merge = []
+    if not loose and not merge:
         return None
-    return repack(history, everything=len(_pack_names(history)) >= AUTO_PACKS)
+    return repack(history, merge=frozenset(merge))
 
 
 def _reachable(history: History) -> set[str]:

@@ -212,3 +212,45 @@ def test_gc_skips_deltas_between_unrelated_versions(
         assert (out / str(version.id) / "model.bin").read_bytes() == blob
     store.close()
     fsck(_objects(store).parent)
+
+
+def test_geometric_split_merges_only_the_small_packs() -> None:
+    split = _repack.geometric_split
+    assert split([]) == []
+    assert split([(100, "a")]) == []
+    # Each at least twice all the smaller ones together: already geometric.
+    assert split([(1, "a"), (3, "b"), (9, "c"), (27, "d")]) == []
+    assert split([(1, "a"), (2, "b"), (4, "c"), (8, "d")]) == ["a", "b", "c", "d"]
+    # Seven recent small packs under one big one: merge the seven, keep the big.
+    small = [(10, f"s{i}") for i in range(7)]
+    assert sorted(split([(1000, "big"), *small])) == sorted(n for _, n in small)
+    # Equal sizes: nothing is twice the rest, so all merge.
+    assert sorted(split([(5, "x"), (5, "y"), (5, "z")])) == ["x", "y", "z"]
+
+
+def test_automatic_repack_never_rewrites_the_big_pack(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After gc one big pack holds the history; later automatic repacks must
+    # merge only recent packs (rewriting all of history on a snapshot is what
+    # made long histories slow), yet keep the pack count bounded.
+    monkeypatch.setattr(_repack, "AUTO_LOOSE", 8)
+    monkeypatch.setattr(_repack, "AUTO_PACKS", 3)
+    src = tmp_path / "src"
+    big = "\n".join(f"line {i} of a large file" for i in range(20_000))
+    write_tree(src, {"SKILL.md": "v0\n", "big.md": big})
+    store.snapshot("a", src)
+    store.artifact("a").gc()
+    store.close()
+    pack_dir = _objects(store) / "pack"
+    (base,) = [p.name for p in pack_dir.glob("*.pack")]
+    for i in range(40):
+        write_tree(src, {"SKILL.md": f"version {i}\n" * 30, "big.md": big})
+        store.snapshot("a", src)
+        store.close()
+        packs = [p.name for p in pack_dir.glob("*.pack")]
+        assert base in packs, f"the big pack was rewritten at snapshot {i}"
+        assert len(packs) <= 6
+    assert len(store.artifact("a").versions()) == 41
+    store.close()
+    fsck(_objects(store).parent)

@@ -337,13 +337,9 @@ def pack_tags(history: History) -> int:
             if file_name.endswith(".lock"):
                 continue
             path = os.path.join(directory, file_name)
-            try:
-                with open(path, "rb") as f:
-                    value = f.read(100).strip()
-            except OSError:
-                continue
-            if len(value) in (40, 64) and all(c in b"0123456789abcdef" for c in value):
-                loose[path] = value
+            found = history.read_loose_ref(path)
+            if found is not None:
+                loose[path] = found.encode("ascii")
     if not loose:
         return 0
     packed_path = os.path.join(history.path, "packed-refs")

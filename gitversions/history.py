@@ -399,7 +399,8 @@ class History:
         self._recorded: set[str] = set()  # commits this process made: in no cache
         self._direct_reads = 0
         self._packed_key: tuple[int, int, int] | None = None
-        self._packed_refs: dict[bytes, bytes] = {}
+        self._packed_raw = b""
+        self._packed_refs: dict[bytes, bytes] | None = None
 
     # -- opening ------------------------------------------------------------
 
@@ -585,12 +586,8 @@ class History:
         self._loaded = True
         if not self.use_cache:
             return
-        hex_len = 64 if self.format == "sha256" else 40
         self._read_index(self._cache_lines("index"))
-        for line in self._cache_lines(_COMMITS):
-            key, _, rest = line.partition(" ")
-            if len(key) == hex_len and rest:
-                self._commit_lines.setdefault(key, rest)
+        self._read_keyed(_COMMITS, self._commit_lines)
         # Loading the caches whole means many commits are wanted (log): one
         # C-speed json.loads of them all beats one call per commit. A torn
         # line fails it; they are then decoded one by one, as needed.
@@ -614,11 +611,7 @@ class History:
         if self._changes_loaded or not self.use_cache:
             return
         self._changes_loaded = True
-        hex_len = 64 if self.format == "sha256" else 40
-        for line in self._cache_lines(_CHANGES):
-            key, _, rest = line.partition(" ")
-            if len(key) == hex_len and rest:
-                self._change_lines.setdefault(key, rest)
+        self._read_keyed(_CHANGES, self._change_lines)
         for key, value in _bulk_decode(self._change_lines, _changes_of).items():
             self._changes.setdefault(key, value)
 
@@ -658,6 +651,14 @@ class History:
                 self._numbers.setdefault(parts[0], int(parts[1]))
                 self._hashes.setdefault(parts[0], parts[2])
                 self._indexed.add(parts[0])
+
+    def _read_keyed(self, name: str, table: dict[str, str]) -> None:
+        """Take a cache's ``<commit> <rest>`` lines; malformed ones are skipped."""
+        hex_len = 64 if self.format == "sha256" else 40
+        for line in self._cache_lines(name):
+            key, _, rest = line.partition(" ")
+            if len(key) == hex_len and rest:
+                table.setdefault(key, rest)
 
     def _cache_lines(self, name: str) -> list[str]:
         try:
@@ -741,14 +742,6 @@ class History:
                 self._new_commits.append(f"{commit} {line}\n")
         return info
 
-    def _known(self, commit: str, table: dict[str, str]) -> None:
-        """Make the caches hold ``commit`` if they can: the index's tail first."""
-        if commit in table or self._loaded:
-            return
-        self._load_index_tail()
-        if commit not in table:
-            self._load_caches()
-
     def _number(self, commit: str) -> int:
         # Walks up from ``commit`` to numbered ancestors; reading many commits
         # on the way loads the caches whole (see _info).
@@ -772,7 +765,10 @@ class History:
         return self._numbers[commit]
 
     def _content_hash(self, commit: str) -> str:
-        self._known(commit, self._hashes)
+        if commit not in self._hashes and not self._loaded:
+            self._load_index_tail()  # the newest versions' hashes
+            if commit not in self._hashes:
+                self._load_caches()
         cached = self._hashes.get(commit)
         if cached is not None:
             return cached
@@ -863,59 +859,61 @@ class History:
         )
         return tips
 
+    def _packed_data(self) -> bytes:
+        """The bytes of ``packed-refs``, read again only when it was replaced.
+
+        git and gitversions replace it by rename, so a new file has a new
+        inode. dulwich validates every line of it for each new repository
+        object: with thousands of packed tags that cost more than the rest of
+        a snapshot, so it is read here.
+        """
+        path = self.path / "packed-refs"
+        try:
+            st = os.stat(path)
+        except OSError:
+            self._packed_key, self._packed_raw, self._packed_refs = None, b"", None
+            return b""
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if key != self._packed_key:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                data = b""
+            self._packed_key, self._packed_raw, self._packed_refs = key, data, None
+        return self._packed_raw
+
     def _packed_value(self, ref: bytes) -> str | None:
         """One ref's value in ``packed-refs``, found by one C-speed search.
 
-        A snapshot asks for one or two tags; parsing thousands of lines into
-        a dict for that cost more than the rest of the snapshot.
+        A snapshot asks for one or two refs; parsing thousands of lines into a
+        dict for that cost more than the rest of the snapshot.
         """
-        try:
-            data = (self.path / "packed-refs").read_bytes()
-        except OSError:
-            return None
+        data = self._packed_data()
         needle = b" " + ref + b"\n"
         at = data.find(needle)
         while at >= 0:
-            start = data.rfind(b"\n", 0, at) + 1
-            value = data[start:at]
+            value = data[data.rfind(b"\n", 0, at) + 1 : at]
             if _OBJECT_ID.fullmatch(value):
                 return value.decode("ascii")
             at = data.find(needle, at + 1)  # a "^peeled" line, or odd
         return None
 
     def packed_refs(self) -> dict[bytes, bytes]:
-        """Every ref in ``packed-refs`` and the object id it names (read afresh)."""
-        self._packed_key = None
+        """Every ref in ``packed-refs`` and the object id it names."""
         return dict(self._packed())
 
     def _packed(self) -> dict[bytes, bytes]:
-        """``packed-refs``, parsed fast and re-read only when it was replaced.
-
-        dulwich validates every line of it, for each new repository object:
-        with thousands of packed tags that cost more than the rest of a
-        snapshot. Values that are not object ids are skipped here (dulwich
-        still reads them through ``self.repo.refs``).
-        """
-        path = self.path / "packed-refs"
-        try:
-            st = os.stat(path)
-        except OSError:
-            self._packed_key, self._packed_refs = None, {}
-            return self._packed_refs
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
-        if key != self._packed_key:
+        """``packed-refs`` parsed (values that are not object ids skipped)."""
+        data = self._packed_data()
+        if self._packed_refs is None:
             refs: dict[bytes, bytes] = {}
-            try:
-                data = path.read_bytes()
-            except OSError:
-                data = b""
             for line in data.split(b"\n"):
                 if line[:1] in (b"", b"#", b"^"):
                     continue
                 value, _, name = line.partition(b" ")
                 if _OBJECT_ID.fullmatch(value):
                     refs[name] = value
-            self._packed_refs, self._packed_key = refs, key
+            self._packed_refs = refs
         return self._packed_refs
 
     def tags(self) -> dict[str, str]:
@@ -935,7 +933,7 @@ class History:
                     follow_symlinks=False
                 ):
                     continue
-                value = self._read_loose(entry.path)
+                value = self.read_loose_ref(entry.path)
                 if value is not None:
                     loose[entry.name] = value
         found = {
@@ -947,7 +945,8 @@ class History:
         return found
 
     @staticmethod
-    def _read_loose(path: str | Path) -> str | None:
+    def read_loose_ref(path: str | Path) -> str | None:
+        """The object id a loose ref file holds, or None (missing, symbolic, odd)."""
         try:
             with open(path, "rb") as f:
                 value = f.read(128).strip()
@@ -980,7 +979,7 @@ class History:
         loose = self.path / "refs" / "tags" / name
         if not loose.exists():
             return self._packed_value(TAG_PREFIX + name.encode())
-        if (found := self._read_loose(loose)) is not None:
+        if (found := self.read_loose_ref(loose)) is not None:
             return found
         try:  # a symbolic or odd ref, or a race: let dulwich decide
             return self.repo.refs[GitRef(TAG_PREFIX + name.encode())].decode("ascii")
@@ -1182,10 +1181,10 @@ class History:
     def _move_main(self, old: str | None, new: str) -> bool:
         """Compare-and-swap ``main`` from ``old`` to ``new`` (call under the lock).
 
-        git's protocol: ``main.lock`` is created exclusively, the current value
-        is compared while it is held, the new value is fsynced and renamed over
-        ``main``. (dulwich's ``set_if_equals`` also parses all of
-        ``packed-refs`` on every call, which grows with the history.)
+        git's protocol (see :func:`_ref_lock`): the current value is compared
+        while ``main.lock`` is held, then the lock is renamed over ``main``.
+        (dulwich's ``set_if_equals`` also parses all of ``packed-refs`` on every
+        call, which grows with the history.)
 
         Returns:
             False if ``main`` no longer names ``old``.
@@ -1194,78 +1193,42 @@ class History:
             ConflictError: If another writer holds ``main.lock``.
         """
         path = self.path / "refs" / "heads" / "main"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = path.with_name("main.lock")
         try:
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with _ref_lock(path, new) as lock:
+                if path.exists():
+                    current = self.read_loose_ref(path)
+                else:
+                    current = self._packed_value(MAIN)
+                if current != old:
+                    return False
+                os.replace(lock, path)
         except FileExistsError:
             raise ConflictError(
                 "refs/heads/main is locked by another writer (main.lock); try again"
             ) from None
-        try:
-            try:
-                if path.exists():
-                    current = self._read_loose(path)
-                else:
-                    packed = self._packed().get(MAIN)
-                    current = packed.decode("ascii") if packed is not None else None
-                if current != old:
-                    return False
-                os.write(fd, new.encode("ascii") + b"\n")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(lock, path)
-            fsync_dir(path.parent)
-            return True
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
+        fsync_dir(path.parent)
+        return True
 
     def ensure_tag(self, version: Version) -> None:
         """Create the version's tag if it is missing (after a crash).
 
-        Call under the lock. The loose tag is written whole into git's
-        ``<tag>.lock``, fsynced, then hardlinked to its name: ``link`` never
-        replaces an existing file, so a tag is never overwritten, and readers
-        see no tag or a complete one. (dulwich's ``add_if_new`` would parse all
-        of ``packed-refs`` first, which grows with the history.)
+        Call under the lock. The tag's lock file is hardlinked to its name:
+        ``link`` never replaces an existing file, so a tag is never
+        overwritten, and readers see no tag or a complete one. (dulwich's
+        ``add_if_new`` would parse all of ``packed-refs`` first, which grows
+        with the history.)
 
         Raises:
             ConflictError: If the version's id is taken by another commit.
         """
-        name = str(version.id)
         current = self.tag_target(version.id)
         if current is None:
-            tags = self.path / "refs" / "tags"
-            tags.mkdir(parents=True, exist_ok=True)
-            lock = tags / f"{name}.lock"
-            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            try:
-                try:
-                    os.write(fd, version.commit.encode("ascii") + b"\n")
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                try:
-                    os.link(lock, tags / name)
-                except FileExistsError:
-                    pass  # raced by another writer (plain git): compared below
-                except OSError:
-                    # No hardlinks here (some network or FUSE filesystems):
-                    # rename, as git does; only a plain-git writer racing
-                    # inside this check could be replaced (we hold the lock).
-                    if not (tags / name).exists():
-                        os.replace(lock, tags / name)
-                        fsync_dir(tags)
-                        return
-                else:
-                    fsync_dir(tags)
+            path = self.path / "refs" / "tags" / str(version.id)
+            with _ref_lock(path, version.commit) as lock:
+                if _link_new(lock, path):
+                    fsync_dir(path.parent)
                     return
-            finally:
-                with contextlib.suppress(OSError):
-                    lock.unlink()
-            current = self.tag_target(version.id)
+            current = self.tag_target(version.id)  # raced by a plain-git writer
         if current != version.commit:
             raise ConflictError(
                 f"version id {version.id} is already taken by commit "
@@ -1496,6 +1459,51 @@ def _is_hex_list(value: object) -> bool:
     return isinstance(value, list) and all(
         isinstance(x, str) and x.isalnum() for x in value
     )
+
+
+@contextlib.contextmanager
+def _ref_lock(path: Path, value: str) -> Iterator[Path]:
+    """Take git's lock of a ref: ``<ref>.lock``, created exclusively, holding ``value``.
+
+    The value is fsynced before the lock is yielded, so renaming or linking
+    it into place publishes a complete ref. The lock is removed on exit
+    unless the caller moved it.
+
+    Raises:
+        FileExistsError: If another writer holds the lock.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        try:
+            os.write(fd, value.encode("ascii") + b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        yield lock
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()
+
+
+def _link_new(source: Path, target: Path) -> bool:
+    """Give ``source`` the name ``target`` unless that exists; True if it did.
+
+    A hardlink never replaces a file. Where hardlinks are not supported (some
+    network or FUSE filesystems), rename as git does, after checking: only a
+    plain-git writer racing inside that check could be replaced (we hold the
+    artifact's lock).
+    """
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        return False
+    except OSError:
+        if target.exists():
+            return False
+        os.replace(source, target)
+    return True
 
 
 def _bulk_decode(

@@ -426,53 +426,63 @@ def tar_digest(reader: VersionReader, version: Version) -> tuple[str, int]:
     return sink.digest.hexdigest(), sink.size
 
 
+_TRAILING = "bytes after the end of the compressed stream"
+
+
+def _inflate(f: IO[bytes], fmt: StoredFormat, step: int) -> Iterator[bytes]:
+    """Decompress one gzip or bzip2 stream, at most ``step`` bytes at a time.
+
+    ``gzip.open`` and ``bz2.open`` skip what follows a stream (padding,
+    junk); here that is an error, as is a stream that ends early.
+
+    Raises:
+        EOFError: If the stream ends early.
+        ValueError: If bytes follow it.
+        zlib.error: If gzip data is corrupt (bz2 raises OSError).
+    """
+    if fmt == "tar.gz":
+        gz = zlib.decompressobj(31)
+        while data := f.read(step):
+            if gz.eof:
+                raise ValueError(_TRAILING)
+            while data:
+                yield gz.decompress(data, step)
+                data = gz.unconsumed_tail
+            if gz.unused_data:
+                raise ValueError(_TRAILING)
+        yield gz.flush()
+        ended = gz.eof
+    else:
+        bz = bz2.BZ2Decompressor()
+        while data := f.read(step):
+            if bz.eof:
+                raise ValueError(_TRAILING)
+            yield bz.decompress(data, step)
+            while not bz.eof and not bz.needs_input:
+                yield bz.decompress(b"", step)
+            if bz.unused_data:
+                raise ValueError(_TRAILING)
+        ended = bz.eof
+    if not ended:
+        raise EOFError("compressed stream ends early")
+
+
 def _file_digest(path: Path, fmt: StoredFormat | None = None) -> tuple[str, int]:
     """SHA-256 and size of a file, or of its decompressed content given ``fmt``.
 
-    A compressed file must hold exactly one stream and nothing after it
-    (``gzip.open`` and ``bz2.open`` would skip trailing bytes); output is
-    produced 1 MiB at a time, so a decompression bomb costs no memory.
-
-    Raises:
-        OSError: If it cannot be read.
-        EOFError: If the compressed stream ends early.
-        ValueError: If bytes follow the compressed stream.
-        zlib.error: If the gzip data is corrupt (bz2 raises OSError).
+    Output is produced 1 MiB at a time, so a decompression bomb costs no
+    memory. Raises what :func:`_inflate` raises, and ``OSError``.
     """
     digest = hashlib.sha256()
     size = 0
     step = 1 << 20
     with path.open("rb") as f:
-        if fmt is None:
-            while chunk := f.read(step):
-                digest.update(chunk)
-                size += len(chunk)
-            return digest.hexdigest(), size
-        gz = zlib.decompressobj(31) if fmt == "tar.gz" else None
-        bz = bz2.BZ2Decompressor() if gz is None else None
-        while chunk := f.read(step):
-            while chunk or (bz is not None and not bz.needs_input and not bz.eof):
-                if (gz is not None and gz.eof) or (bz is not None and bz.eof):
-                    raise ValueError("bytes after the end of the compressed stream")
-                if gz is not None:
-                    out = gz.decompress(chunk, step)
-                    chunk = gz.unconsumed_tail
-                else:
-                    assert bz is not None
-                    out = bz.decompress(chunk, step)
-                    chunk = b""
-                digest.update(out)
-                size += len(out)
-            if (gz is not None and gz.unused_data) or (
-                bz is not None and bz.unused_data
-            ):
-                raise ValueError("bytes after the end of the compressed stream")
-        if gz is not None:
-            rest = gz.flush()
-            digest.update(rest)
-            size += len(rest)
-        if not (gz.eof if gz is not None else bz is not None and bz.eof):
-            raise EOFError("compressed stream ends early")
+        chunks = (
+            iter(lambda: f.read(step), b"") if fmt is None else _inflate(f, fmt, step)
+        )
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
     return digest.hexdigest(), size
 
 
@@ -898,18 +908,22 @@ class Materializer:
                 if self.latest_mode == "symlink":
                     raise
             else:
-                try:
-                    if path.is_dir() and not path.is_symlink():
-                        _replace_dir(tmp, path)
-                    else:
-                        os.replace(tmp, path)
-                except BaseException:
-                    with contextlib.suppress(FileNotFoundError):
-                        tmp.unlink()
-                    raise
-                fsync_dir(self.target)
+                self._put_latest(tmp, path)
                 return
         self._copy_latest(version, path)
+
+    def _put_latest(self, tmp: Path, path: Path) -> None:
+        """Replace ``latest`` (a link, file or directory) with ``tmp`` atomically."""
+        try:
+            if path.is_dir() and not path.is_symlink():
+                _replace_dir(tmp, path)
+            else:
+                os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        fsync_dir(self.target)
 
     def _copy_latest(self, version: Version, path: Path) -> None:
         if self.form is not None:
@@ -923,15 +937,11 @@ class Materializer:
                     dst.flush()
                     os.fchmod(dst.fileno(), 0o444)
                     os.fsync(dst.fileno())
-                if path.is_dir() and not path.is_symlink():
-                    _replace_dir(tmp, path)
-                else:
-                    os.replace(tmp, path)
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
                 raise
-            fsync_dir(self.target)
+            self._put_latest(tmp, path)
             return
         tmp = self._tmp(LATEST)
         os.mkdir(tmp, 0o755)

@@ -34,11 +34,15 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import crash_harness as harness
 import pytest
 from click.testing import CliRunner, Result
 
+from gitversions import hashing
+from gitversions import history as history_module
 from gitversions.cli import cli
 from gitversions.errors import InvalidNameError, SourceError
 from gitversions.store import Store
@@ -511,43 +515,259 @@ def test_a_file_rewritten_during_snapshots_is_never_recorded_torn(
         assert not history.exists()
 
 
-def test_a_file_deleted_and_recreated_during_snapshots(
-    tmp_path: Path, figures: collections.Counter[str]
-) -> None:
-    src = make_src(tmp_path / "src" / NAME, {"SKILL.md": "skill\n"})
-    data = src / "data.md"
-    full = b"complete content\n" * 5000
-    stop = threading.Event()
+# -- files replaced or rewritten at an exact moment of their read ----------------------
+#
+# Each case acts on data.md at one precise point of the snapshot's read, through
+# stand-ins for ``os`` and ``time`` inside gitversions.hashing: no thread races the
+# snapshot, so every outcome is the same on an idle or a loaded machine.
 
-    def churn() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(FileNotFoundError):
-                data.unlink()
-            data.write_bytes(full)
+Hook = Callable[[str, int], None]
 
+
+class _Stand(ModuleType):
+    """A module whose attributes are the real module's, except a few overrides."""
+
+    def __init__(self, real: ModuleType, **overrides: Any) -> None:
+        super().__init__(real.__name__)
+        self.__dict__.update(overrides)
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def act_during_read(
+    monkeypatch: pytest.MonkeyPatch, name: str, hook: Hook
+) -> collections.Counter[str]:
+    """Call ``hook(point, n)`` at the n-th ``point`` of the reads of file ``name``.
+
+    Points: ``open`` (scanned, not yet opened), ``opened`` (opened, not yet
+    stat'ed), ``read`` (after each chunk) and ``pause`` (the stillness wait
+    between two reads of a recently modified file). Returns the counts.
+    """
+    counts: collections.Counter[str] = collections.Counter()
+    fds: set[int] = set()
+    mine = threading.local()  # is this reader thread on ``name``?
+    guard = threading.Lock()
+
+    def fire(point: str) -> None:
+        with guard:
+            counts[point] += 1
+            n = counts[point]
+        hook(point, n)
+
+    def open_(path: str, flags: int, *args: Any) -> int:
+        mine.on = os.path.basename(path) == name
+        if mine.on:
+            fire("open")
+        fd = os.open(path, flags, *args)
+        if mine.on:
+            fds.add(fd)
+            fire("opened")
+        return fd
+
+    def read(fd: int, size: int) -> bytes:
+        chunk = os.read(fd, size)
+        if fd in fds:
+            fire("read")
+        return chunk
+
+    def close(fd: int) -> None:
+        fds.discard(fd)
+        os.close(fd)
+
+    def sleep(seconds: float) -> None:
+        if getattr(mine, "on", False):
+            fire("pause")
+        time.sleep(seconds)
+
+    monkeypatch.setattr(hashing, "os", _Stand(os, open=open_, read=read, close=close))
+    monkeypatch.setattr(hashing, "time", _Stand(time, sleep=sleep))
+    monkeypatch.setattr(hashing, "CHUNK_SIZE", 4096)  # several chunks per file
+    return counts
+
+
+OLD = b"the old content, complete\n" * 2500  # 65,000 bytes: 16 chunks
+NEW = b"THE NEW CONTENT, ALSO COMPLETE AND LONGER\n" * 2000
+
+
+def _replace_atomically(path: Path, data: bytes) -> None:
+    """What editors and SkillMeat do: a whole temporary file, renamed over."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _snapshot_data(tmp_path: Path, src: Path) -> bytes | SourceError:
+    """Snapshot ``src`` once; data.md as git shows it, or the refusal."""
     root = tmp_path / "store"
     store = Store(root)
-    recorded = []
-    thread = threading.Thread(target=churn, daemon=True)
-    thread.start()
     try:
-        for _ in range(25):
-            try:
-                recorded.append(store.snapshot(NAME, src, force=True).version.commit)
-            except SourceError as exc:
-                assert "vanished" in str(exc) or "changing" in str(exc), exc
+        commit = store.snapshot(NAME, src).version.commit
+    except SourceError as exc:
+        assert not (root / "artifacts" / NAME / "history.git").exists()
+        return exc
     finally:
-        stop.set()
-        thread.join()
         store.close()
     history = root / "artifacts" / NAME / "history.git"
-    for commit in recorded:
-        names = harness.run_git(history, "ls-tree", "--name-only", commit).split()
-        if "data.md" in names:
-            body = harness.run_git_bytes(
-                history, "cat-file", "blob", f"{commit}:data.md"
-            )
-            assert body in (b"", full), f"{commit}: data.md is torn ({len(body)} bytes)"
+    assert harness.fsck(history) is None
+    return harness.run_git_bytes(history, "cat-file", "blob", f"{commit}:data.md")
+
+
+# (point, n) of the replacement; the streamed path reads the file twice (to hash
+# it, then to store it), so its second open falls between hashing and storing.
+REPLACE_AT = {
+    "after-scan-before-open": ("open", 1),
+    "after-open-before-stat": ("opened", 1),
+    "between-two-chunks": ("read", 3),
+    "in-the-stillness-wait": ("pause", 1),
+    "between-hashing-and-storing": ("open", 2),
+}
+
+
+def _replace_cases() -> Iterator[Any]:
+    for moment, (point, _n) in REPLACE_AT.items():
+        for streamed in (False, True):
+            if moment == "between-hashing-and-storing" and not streamed:
+                continue  # the in-memory path reads a file once
+            # Whether the file counts as just modified decides how many reads
+            # it gets: both are tried, neither is left to the machine's load.
+            for recent in (True,) if point == "pause" else (False, True):
+                how = (
+                    "streamed" if streamed else "in-memory",
+                    "recent" if recent else "old",
+                )
+                yield pytest.param(
+                    moment, streamed, recent, id="-".join((moment, *how))
+                )
+
+
+@pytest.mark.parametrize(("moment", "streamed", "recent"), list(_replace_cases()))
+def test_a_file_replaced_atomically_during_a_snapshot_is_never_recorded_torn(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    moment: str,
+    streamed: bool,
+    recent: bool,
+    figures: collections.Counter[str],
+) -> None:
+    """SPEC §6: a file replaced by rename while it is read is recorded whole.
+
+    The snapshot records the old content or the new one, never a mix. On the
+    streamed path (files over 8 MiB, forced small here) a file replaced after
+    the read that hashed it may instead be refused ("kept changing"): the store
+    reads it again and finds other content than it hashed.
+    """
+    src = make_src(tmp_path / "src" / NAME, {"SKILL.md": "skill\n"})
+    data = src / "data.md"
+    data.write_bytes(OLD)
+    point = REPLACE_AT[moment]
+    _pin_recent(monkeypatch, recent)
+    if streamed:
+        monkeypatch.setattr(history_module, "_SMALL_FILE", 1024)
+
+    def hook(at: str, n: int) -> None:
+        if (at, n) == point:
+            _replace_atomically(data, NEW)
+
+    counts = act_during_read(monkeypatch, "data.md", hook)
+    got = _snapshot_data(tmp_path, src)
+    assert counts[point[0]] >= point[1], "the replacement never happened"
+    if isinstance(got, SourceError):
+        assert streamed and moment != "after-scan-before-open", got
+        assert "kept changing" in str(got), got
+    elif moment == "after-scan-before-open":
+        assert got == NEW
+    else:
+        assert got in (OLD, NEW), f"data.md is torn ({len(got)} bytes)"
+    figures["hostile: cases"] += 1
+
+
+def _pin_recent(monkeypatch: pytest.MonkeyPatch, recent: bool) -> None:
+    """Make every file count as just modified (read twice around a stillness
+    wait), or none: a file the test wrote moments ago may be read more than
+    ``RACY_NS`` later on a loaded machine, so neither is left to the load."""
+    monkeypatch.setattr(hashing, "RACY_NS", (1 if recent else -1) << 62)
+
+
+def _rewrite(path: Path, data: bytes) -> None:
+    """Rewrite ``path`` in place (same inode), as ``open(path, "wb")`` does."""
+    with path.open("r+b") as f:
+        f.write(data)
+        f.truncate()
+
+
+PARTIAL = NEW[: len(NEW) // 2]  # a writer's first write of NEW
+
+
+@dataclass(frozen=True)
+class InPlace:
+    """A file rewritten in place at given points of its read, and what must follow."""
+
+    name: str
+    first: bytes  # data.md when scanned
+    writes: dict[tuple[str, int], bytes | None]  # (point, n) -> data, None: delete
+    expected: bytes | str  # content recorded, or the refusal's words
+    every_read: bool = False  # a new content after every chunk read
+    recent: bool = False  # just written: read twice around a stillness wait
+
+
+IN_PLACE = [
+    # A change during the read shows in size, mtime or ctime: read again.
+    InPlace(
+        "same-size-rewrite-during-read", OLD, {("read", 3): OLD.upper()}, OLD.upper()
+    ),
+    InPlace("shortened-during-read", OLD, {("read", 3): OLD[:1000]}, OLD[:1000]),
+    InPlace("grown-during-read", OLD, {("read", 3): OLD + b"more\n"}, OLD + b"more\n"),
+    # A writer that resumes within the stillness wait: its first part is one
+    # whole read that a second read does not confirm.
+    InPlace(
+        "writer-resumes-in-the-wait", PARTIAL, {("pause", 1): NEW}, NEW, recent=True
+    ),
+    # The limit: a writer paused for longer than the wait cannot be told from
+    # one that has finished; what the file held, still, is recorded.
+    InPlace("writer-paused-past-the-wait", PARTIAL, {}, PARTIAL, recent=True),
+    InPlace("keeps-changing", OLD, {}, "kept changing", every_read=True, recent=True),
+    InPlace("deleted-before-open", OLD, {("open", 1): None}, "vanished"),
+]
+
+
+@pytest.mark.parametrize("case", IN_PLACE, ids=lambda c: c.name)
+def test_a_file_rewritten_in_place_is_recorded_whole_as_read_or_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: InPlace,
+    figures: collections.Counter[str],
+) -> None:
+    """SPEC §6: a file changing in place is recorded only from a read it did
+    not change during, and confirmed by a second read after a still moment;
+    otherwise the snapshot is refused clearly and records nothing."""
+    src = make_src(tmp_path / "src" / NAME, {"SKILL.md": "skill\n"})
+    data = src / "data.md"
+    data.write_bytes(case.first)
+    os.utime(data, ns=(10**18, 10**18))  # old: any write changes mtime
+    _pin_recent(monkeypatch, case.recent)
+    versions = iter(range(1, 10**6))
+
+    def hook(at: str, n: int) -> None:
+        if (at, n) in case.writes:
+            write = case.writes[at, n]
+            if write is None:
+                data.unlink()
+            else:
+                _rewrite(data, write)
+        elif case.every_read and at == "read":
+            _rewrite(data, b"%d\n" % next(versions) * 20_000)
+
+    counts = act_during_read(monkeypatch, "data.md", hook)
+    got = _snapshot_data(tmp_path, src)
+    if isinstance(case.expected, str):
+        assert isinstance(got, SourceError), f"recorded {len(got)} bytes"
+        assert case.expected in str(got) and "data.md" in str(got), got
+    else:
+        assert got == case.expected, f"data.md recorded with {len(got)} bytes"
+        if case.recent:
+            assert counts["pause"] >= 1, "accepted without a second read"
     figures["hostile: cases"] += 1
 
 

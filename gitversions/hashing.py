@@ -334,13 +334,17 @@ def read_consistently(
 
     ``consume(size, read_chunk)`` is called with the size from ``fstat`` and a
     function returning the next chunk; it may raise :class:`SourceChanged`.
-    No torn content is ever accepted:
+    Every chunk comes from one descriptor, so a file replaced by rename is
+    read whole (old or new). A file changed in place is accepted only when:
 
-    - a read during which size, mtime or ctime change is retried;
-    - a *racy* file, modified within :data:`RACY_NS` of the read, is accepted
-      only when two consecutive reads give the same digest: the kernel stamps
-      mtime when a write starts, so a read overlapping the rest of a write
-      sees no change in ``fstat`` alone.
+    - size, mtime and ctime are the same before and after the read (else the
+      read is retried);
+    - a *racy* file, modified within :data:`RACY_NS` of the read, gives the
+      same digest in two consecutive reads, the second starting
+      :data:`QUIET_NS` after its mtime: the kernel stamps mtime when a write
+      starts, so a read overlapping the rest of a write sees no change in
+      ``fstat`` alone. A writer paused mid-file for longer than that cannot
+      be told from a finished one; what the file then holds is accepted.
 
     Raises:
         SourceError: If the file cannot be read or keeps changing.

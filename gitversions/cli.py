@@ -409,7 +409,9 @@ def diff(env: Env, name: str, ref: str, ref2: str | None, patch: bool) -> None:
         env.emit(record)
         return
     if patch:
-        click.echo(artifact.patch(old, new), nl=False)
+        # color=True: click would strip escape sequences from file content
+        # when stdout is not a terminal, and the patch would no longer apply
+        click.echo(artifact.patch(old, new), nl=False, color=True)
         return
     marks = {
         **dict.fromkeys(changes.added, "A"),

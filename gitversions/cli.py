@@ -135,6 +135,8 @@ class Group(click.Group):
             return super().invoke(ctx)
         except GitVersionsError as exc:
             raise Failure(str(exc), exc.exit_code) from exc
+        except BrokenPipeError:
+            _reader_gone()
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             raise Failure(f"{exc.strerror or exc}{where}", 1) from exc
@@ -153,6 +155,25 @@ class Group(click.Group):
                 "(please report it; rerun with -v for details)",
                 1,
             ) from exc
+
+
+#: The exit status when the reader of stdout went away: 128 + SIGPIPE, what a
+#: shell reports for git (which dies by SIGPIPE) in ``git log | head -1``.
+PIPE_EXIT = 141
+
+
+def _reader_gone() -> NoReturn:
+    """End quietly because stdout's reader closed the pipe (``| head -1``).
+
+    stdout is pointed at /dev/null first, so that the flush of what is still
+    buffered at exit cannot fail again and print Python's own complaint.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    raise SystemExit(PIPE_EXIT)
 
 
 @contextmanager
@@ -411,7 +432,8 @@ def diff(env: Env, name: str, ref: str, ref2: str | None, patch: bool) -> None:
     if patch:
         # color=True: click would strip escape sequences from file content
         # when stdout is not a terminal, and the patch would no longer apply
-        click.echo(artifact.patch(old, new), nl=False, color=True)
+        for section in artifact.patch_sections(old, new):
+            click.echo(section, nl=False, color=True)
         return
     marks = {
         **dict.fromkeys(changes.added, "A"),

@@ -212,18 +212,22 @@ class Artifact:
         an addition, as in git. Binary files (not UTF-8, or holding NUL) get
         git's ``Binary files ... differ`` line.
         """
+        return "".join(self.patch_sections(old, new))
+
+    def patch_sections(self, old: Version | None, new: Version) -> list[str]:
+        """:meth:`patch`, one ``diff --git`` section per element."""
         history = self.history
         before = history.files(old.tree) if old is not None else {}
         after = history.files(new.tree)
-        chunks: list[str] = []
+        sections: list[str] = []
         for path in history.changes(old, new).files_changed:
             a, b = before.get(path), after.get(path)
             if a and b and (a.mode == MODE_LINK) != (b.mode == MODE_LINK):
-                chunks += _file_patch(history, path, a, None)
-                chunks += _file_patch(history, path, None, b)
+                sections.append("".join(_file_patch(history, path, a, None)))
+                sections.append("".join(_file_patch(history, path, None, b)))
             else:
-                chunks += _file_patch(history, path, a, b)
-        return "".join(chunks)
+                sections.append("".join(_file_patch(history, path, a, b)))
+        return sections
 
     # -- writing --------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import click
 
+from ._display import printable, quote_path
 from .errors import GitVersionsError
 
 if TYPE_CHECKING:
@@ -59,13 +60,13 @@ class Env:
             self._store.close()
 
     def out(self, text: str) -> None:
-        """Print a result line (suppressed by -q unless it is data)."""
-        click.echo(text)
+        """Print a result line, its control characters escaped (tabs lay out)."""
+        click.echo(printable(text, keep="\t"))
 
     def info(self, text: str) -> None:
-        """Print a remark to stderr unless -q."""
+        """Print a remark to stderr unless -q, its control characters escaped."""
         if not self.quiet:
-            click.echo(text, err=True)
+            click.echo(printable(text, keep="\t"), err=True)
 
     def emit(self, data: Any) -> None:
         """Print JSON."""
@@ -101,7 +102,8 @@ class Failure(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         """Print ``gitversions: error: <message>``."""
-        click.echo(f"gitversions: error: {self.message}", err=True, file=file)
+        message = printable(self.message)  # it may echo a name from a history
+        click.echo(f"gitversions: error: {message}", err=True, file=file)
 
 
 class Group(click.Group):
@@ -390,7 +392,8 @@ def show(env: Env, name: str, ref: str) -> None:
         (record,) = artifact.records([version])
         env.emit(record)
     else:
-        click.echo(artifact.version_toml(version), nl=False)
+        # TOML escapes C0 controls in strings, not C1: \u0085 is TOML as well
+        click.echo(printable(artifact.version_toml(version), keep="\n"), nl=False)
         artifact.history.flush_caches()
 
 
@@ -441,7 +444,7 @@ def diff(env: Env, name: str, ref: str, ref2: str | None, patch: bool) -> None:
     }
     marks.update(dict.fromkeys(changes.deleted, "D"))
     for path in changes.files_changed:
-        env.out(f"{marks[path]}  {path}")
+        env.out(f"{marks[path]}  {quote_path(path)}")
     env.info(f"{old.id if old else '(nothing)'} -> {new.id}: {changes.summary}")
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from dulwich.refs import Ref
 
+from ._display import quote_path
 from ._loose import atomic_write
 from .config import CONFIG_FILENAME, Config, load_config, render_default
 from .errors import (
@@ -864,9 +865,9 @@ def _file_patch(
     history: History, path: str, a: TreeEntry | None, b: TreeEntry | None
 ) -> list[str]:
     """One path's ``diff --git`` section, as git prints it (no renames)."""
-    a_name = f"a/{path}" if a else "/dev/null"
-    b_name = f"b/{path}" if b else "/dev/null"
-    lines = [f"diff --git a/{path} b/{path}\n"]
+    a_name = quote_path(path, "a/") if a else "/dev/null"
+    b_name = quote_path(path, "b/") if b else "/dev/null"
+    lines = [f"diff --git {quote_path(path, 'a/')} {quote_path(path, 'b/')}\n"]
     if a is None and b is not None:
         lines.append(f"new file mode {b.mode:06o}\n")
     elif b is None and a is not None:

@@ -135,11 +135,9 @@ def test_patch_of_only_an_empty_file_is_not_empty(
     assert ours == git_patch(tmp_path / "git", old, new)
 
 
-def test_git_apply_of_the_patch_gives_the_new_tree(
-    invoke: Invoke, tmp_path: Path
-) -> None:
-    patch = our_patch(invoke, tmp_path, OLD, NEW)
-    work = build(tmp_path / "apply", OLD)
+def applied(invoke: Invoke, tmp_path: Path, patch: str, old: Spec) -> Path:
+    """``git apply`` the patch onto ``old``; assert the tree is version 2's."""
+    work = build(tmp_path / "apply", old)
     (tmp_path / "p.diff").write_text(patch, encoding="utf-8", newline="")
     proc = subprocess.run(
         ["git", "apply", str(tmp_path / "p.diff")],
@@ -151,7 +149,33 @@ def test_git_apply_of_the_patch_gives_the_new_tree(
     assert proc.returncode == 0, proc.stderr
     new_hash = ok_json(invoke("--json", "show", NAME, "v2"))["hash"]
     assert ok_json(invoke("--json", "hash", str(work)))["hash"] == new_hash
+    return work
+
+
+def test_git_apply_of_the_patch_gives_the_new_tree(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    work = applied(invoke, tmp_path, our_patch(invoke, tmp_path, OLD, NEW), OLD)
     assert (work / "pkg" / "__init__.py").read_bytes() == b""
     assert not (work / "gone").exists()
     assert os.readlink(work / "becomes-link") == "SKILL.md"
     assert os.access(work / "empty-exec", os.X_OK)
+
+
+def test_patch_quotes_names_like_git(invoke: Invoke, tmp_path: Path) -> None:
+    """Names with controls, quotes, spaces and non-ASCII: git's headers exactly."""
+    old: Spec = {"SKILL.md": "x\n", "esc\x1b[2J.md": "old\n", "gone\n.md": ""}
+    new: Spec = {
+        "SKILL.md": "x\n",
+        "esc\x1b[2J.md": "new\n",
+        "x\nM  SKILL.md": "not a line of the diff\n",
+        "caf\u00e9 sp.md": "",
+        "tab\t.md": ("exec", "t\n"),
+        'q"uote.md': ("link", "SKILL.md"),
+        "sp ace.md": "spaced\n",
+    }
+    ours = our_patch(invoke, tmp_path, old, new)
+    assert ours == git_patch(tmp_path / "git", old, new)
+    assert "\nM  SKILL.md" not in ours
+    work = applied(invoke, tmp_path, ours, old)
+    assert (work / "x\nM  SKILL.md").read_text() == "not a line of the diff\n"

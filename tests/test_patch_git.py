@@ -179,3 +179,17 @@ def test_patch_quotes_names_like_git(invoke: Invoke, tmp_path: Path) -> None:
     assert "\nM  SKILL.md" not in ours
     work = applied(invoke, tmp_path, ours, old)
     assert (work / "x\nM  SKILL.md").read_text() == "not a line of the diff\n"
+
+
+def test_binary_files_get_gits_line(invoke: Invoke, tmp_path: Path) -> None:
+    """NUL makes a file binary for git and us; not UTF-8 is binary for us only."""
+    old: Spec = {"logo.bin": "\0\1\2", "latin1.txt": "caf\n"}
+    new: Spec = {"logo.bin": "\0\1\3", "latin1.txt": "caf\n"}
+    ours = our_patch(invoke, tmp_path, old, new)
+    assert ours == git_patch(tmp_path / "git", old, new)
+    assert "Binary files a/logo.bin and b/logo.bin differ\n" in ours
+    src = tmp_path / "src"
+    (src / "latin1.txt").write_bytes(b"caf\xe9\n")
+    ok(invoke("snapshot", NAME, str(src)))
+    patch = ok(invoke("diff", NAME, "v3", "--patch")).stdout
+    assert patch.endswith("Binary files a/latin1.txt and b/latin1.txt differ\n")

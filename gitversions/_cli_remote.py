@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ._display import printable
 from .cli import CONTEXT, Env, cli, pass_env
 
 if TYPE_CHECKING:  # dulwich's client loads only when a remote command runs
@@ -33,7 +34,7 @@ def _transfer_progress(env: Env) -> Iterator[ProgressFn | None]:
 
     def show(text: str) -> None:
         nonlocal width
-        line = text[:120]
+        line = printable(text)[:120]  # the server's own messages ride in here
         sys.stderr.write("\r" + line.ljust(width))
         sys.stderr.flush()
         width = max(width, len(line))
@@ -74,7 +75,7 @@ def _report_fetch(env: Env, name: str, result: FetchResult, verb: str) -> None:
             )
     if not result.ok:
         for line in result.advice(name):
-            click.echo(line, err=True)
+            click.echo(printable(line), err=True)
         raise SystemExit(1)
 
 
@@ -116,9 +117,9 @@ def push(env: Env, name: str, url: str | None, force: bool) -> None:
         env.out(f"{name}: {result.url}: {text}")
     if not result.ok:
         for collision in result.collisions:
-            click.echo(collision.describe(), err=True)
+            click.echo(printable(collision.describe()), err=True)
         for ref, reason in result.rejected.items():
-            click.echo(f"the remote refused {ref}: {reason}", err=True)
+            click.echo(printable(f"the remote refused {ref}: {reason}"), err=True)
         raise SystemExit(1)
 
 

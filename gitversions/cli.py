@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import click
 
+from ._display import printable, quote_path
 from .errors import GitVersionsError
 
 if TYPE_CHECKING:
@@ -59,13 +60,13 @@ class Env:
             self._store.close()
 
     def out(self, text: str) -> None:
-        """Print a result line (suppressed by -q unless it is data)."""
-        click.echo(text)
+        """Print a result line, its control characters escaped (tabs lay out)."""
+        click.echo(printable(text, keep="\t"))
 
     def info(self, text: str) -> None:
-        """Print a remark to stderr unless -q."""
+        """Print a remark to stderr unless -q, its control characters escaped."""
         if not self.quiet:
-            click.echo(text, err=True)
+            click.echo(printable(text, keep="\t"), err=True)
 
     def emit(self, data: Any) -> None:
         """Print JSON."""
@@ -101,7 +102,8 @@ class Failure(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         """Print ``gitversions: error: <message>``."""
-        click.echo(f"gitversions: error: {self.message}", err=True, file=file)
+        message = printable(self.message)  # it may echo a name from a history
+        click.echo(f"gitversions: error: {message}", err=True, file=file)
 
 
 class Group(click.Group):
@@ -135,6 +137,8 @@ class Group(click.Group):
             return super().invoke(ctx)
         except GitVersionsError as exc:
             raise Failure(str(exc), exc.exit_code) from exc
+        except BrokenPipeError:
+            _reader_gone()
         except OSError as exc:
             where = f": {exc.filename}" if exc.filename else ""
             raise Failure(f"{exc.strerror or exc}{where}", 1) from exc
@@ -153,6 +157,25 @@ class Group(click.Group):
                 "(please report it; rerun with -v for details)",
                 1,
             ) from exc
+
+
+#: The exit status when the reader of stdout went away: 128 + SIGPIPE, what a
+#: shell reports for git (which dies by SIGPIPE) in ``git log | head -1``.
+PIPE_EXIT = 141
+
+
+def _reader_gone() -> NoReturn:
+    """End quietly because stdout's reader closed the pipe (``| head -1``).
+
+    stdout is pointed at /dev/null first, so that the flush of what is still
+    buffered at exit cannot fail again and print Python's own complaint.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    raise SystemExit(PIPE_EXIT)
 
 
 @contextmanager
@@ -369,7 +392,8 @@ def show(env: Env, name: str, ref: str) -> None:
         (record,) = artifact.records([version])
         env.emit(record)
     else:
-        click.echo(artifact.version_toml(version), nl=False)
+        # TOML escapes C0 controls in strings, not C1: \u0085 is TOML as well
+        click.echo(printable(artifact.version_toml(version), keep="\n"), nl=False)
         artifact.history.flush_caches()
 
 
@@ -409,7 +433,10 @@ def diff(env: Env, name: str, ref: str, ref2: str | None, patch: bool) -> None:
         env.emit(record)
         return
     if patch:
-        click.echo(artifact.patch(old, new), nl=False)
+        # color=True: click would strip escape sequences from file content
+        # when stdout is not a terminal, and the patch would no longer apply
+        for section in artifact.patch_sections(old, new):
+            click.echo(section, nl=False, color=True)
         return
     marks = {
         **dict.fromkeys(changes.added, "A"),
@@ -417,7 +444,7 @@ def diff(env: Env, name: str, ref: str, ref2: str | None, patch: bool) -> None:
     }
     marks.update(dict.fromkeys(changes.deleted, "D"))
     for path in changes.files_changed:
-        env.out(f"{marks[path]}  {path}")
+        env.out(f"{marks[path]}  {quote_path(path)}")
     env.info(f"{old.id if old else '(nothing)'} -> {new.id}: {changes.summary}")
 
 

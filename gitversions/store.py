@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from dulwich.refs import Ref
 
+from ._display import quote_path
 from ._loose import atomic_write
 from .config import CONFIG_FILENAME, Config, load_config, render_default
 from .errors import (
@@ -37,7 +38,7 @@ from .hashing import (
     hash_blob_file,
     scan_source,
 )
-from .history import Changes, History, Version
+from .history import Changes, History, TreeEntry, Version
 from .ids import validate_name
 from .manifest import check_kind, check_manifest, update_manifest, write_manifest
 from .materialize import (
@@ -203,45 +204,31 @@ class Artifact:
         return self.history.changes(old, new)
 
     def patch(self, old: Version | None, new: Version) -> str:
-        """A unified diff of the text files that differ from ``old`` to ``new``."""
+        """The changes from ``old`` to ``new`` as ``git diff`` prints them.
+
+        Every changed path gets a ``diff --git`` section with git's extended
+        headers (new, deleted and changed modes, ``index``), so empty files
+        and mode changes are in the patch and ``git apply`` reproduces the
+        new tree. A file that becomes a symlink (or back) is a deletion and
+        an addition, as in git. Binary files (not UTF-8, or holding NUL) get
+        git's ``Binary files ... differ`` line.
+        """
+        return "".join(self.patch_sections(old, new))
+
+    def patch_sections(self, old: Version | None, new: Version) -> list[str]:
+        """:meth:`patch`, one ``diff --git`` section per element."""
         history = self.history
         before = history.files(old.tree) if old is not None else {}
         after = history.files(new.tree)
-        changes = history.changes(old, new)
-        chunks: list[str] = []
-        for path in changes.files_changed:
+        sections: list[str] = []
+        for path in history.changes(old, new).files_changed:
             a, b = before.get(path), after.get(path)
-            a_name = f"a/{path}" if a else "/dev/null"
-            b_name = f"b/{path}" if b else "/dev/null"
-            a_data = history.read_blob(a.blob) if a else b""
-            b_data = history.read_blob(b.blob) if b else b""
-            if a and b and a.mode != b.mode:
-                chunks.append(f"mode change {a.mode:o} => {b.mode:o} {path}\n")
-            try:
-                a_text = a_data.decode("utf-8")
-                b_text = b_data.decode("utf-8")
-                if "\0" in a_text or "\0" in b_text:
-                    raise UnicodeDecodeError("utf-8", b"", 0, 1, "binary")
-            except UnicodeDecodeError:
-                chunks.append(f"Binary files {a_name} and {b_name} differ\n")
-                continue
-            if a and a.mode == MODE_LINK:
-                a_text += "\n"
-            if b and b.mode == MODE_LINK:
-                b_text += "\n"
-            lines = difflib.unified_diff(
-                a_text.splitlines(keepends=True),
-                b_text.splitlines(keepends=True),
-                a_name,
-                b_name,
-            )
-            for line in lines:
-                chunks.append(
-                    line
-                    if line.endswith("\n")
-                    else line + "\n\\ No newline at end of file\n"
-                )
-        return "".join(chunks)
+            if a and b and (a.mode == MODE_LINK) != (b.mode == MODE_LINK):
+                sections.append("".join(_file_patch(history, path, a, None)))
+                sections.append("".join(_file_patch(history, path, None, b)))
+            else:
+                sections.append("".join(_file_patch(history, path, a, b)))
+        return sections
 
     # -- writing --------------------------------------------------------------
 
@@ -867,3 +854,70 @@ class Store:
             artifact.export()
         (record,) = artifact.records([version])
         return SnapshotResult(version, created, record)
+
+
+# -- patches ------------------------------------------------------------------
+
+_ABBREV = 7  # git's default for the object ids of an ``index`` line
+
+
+def _file_patch(
+    history: History, path: str, a: TreeEntry | None, b: TreeEntry | None
+) -> list[str]:
+    """One path's ``diff --git`` section, as git prints it (no renames)."""
+    a_name = quote_path(path, "a/") if a else "/dev/null"
+    b_name = quote_path(path, "b/") if b else "/dev/null"
+    lines = [f"diff --git {quote_path(path, 'a/')} {quote_path(path, 'b/')}\n"]
+    if a is None and b is not None:
+        lines.append(f"new file mode {b.mode:06o}\n")
+    elif b is None and a is not None:
+        lines.append(f"deleted file mode {a.mode:06o}\n")
+    elif a is not None and b is not None and a.mode != b.mode:
+        lines += [f"old mode {a.mode:06o}\n", f"new mode {b.mode:06o}\n"]
+    if a is not None and b is not None and a.blob == b.blob:
+        return lines  # a mode change only
+    same_mode = f" {a.mode:06o}" if a and b and a.mode == b.mode else ""
+    lines.append(f"index {_abbrev(a)}..{_abbrev(b)}{same_mode}\n")
+    a_text = _patch_text(history.read_blob(a.blob) if a else b"")
+    b_text = _patch_text(history.read_blob(b.blob) if b else b"")
+    if a_text is None or b_text is None:
+        return [*lines, f"Binary files {a_name} and {b_name} differ\n"]
+    hunks = _hunks(a_text, b_text)
+    if not hunks:
+        return lines  # an empty file added or deleted: headers only, as git
+    return [*lines, _file_line("---", a_name), _file_line("+++", b_name), *hunks]
+
+
+def _abbrev(entry: TreeEntry | None) -> str:
+    return entry.blob[:_ABBREV] if entry is not None else "0" * _ABBREV
+
+
+def _file_line(mark: str, name: str) -> str:
+    # git ends a name holding a space with a tab, so that patch tools and
+    # git apply do not read a trailing date into it
+    return f"{mark} {name}{chr(9) if ' ' in name else ''}\n"
+
+
+def _patch_text(data: bytes) -> str | None:
+    """The text of a blob, or None if it is binary (not UTF-8, or has NUL)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return None if "\0" in text else text
+
+
+def _hunks(a_text: str, b_text: str) -> list[str]:
+    """Unified-diff hunks (3 lines of context), git's no-newline marker included."""
+    body = list(difflib.unified_diff(_lines(a_text), _lines(b_text), n=3))[2:]
+    return [
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in body
+    ]
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split at LF only (git's lines: CR, FF and the like stay inside)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]

@@ -36,6 +36,7 @@ from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import Ref as GitRef
 from dulwich.repo import Repo
 
+from . import graph
 from ._loose import (
     TMP_PREFIX,
     blob_header_size,
@@ -956,15 +957,8 @@ class History:
 
     def versions(self) -> list[Version]:
         """Return every version reachable from ``main`` or a tag, oldest first."""
-        seen: set[str] = set()
-        stack = self._tips()
-        while stack:
-            commit = stack.pop()
-            if commit in seen:
-                continue
-            seen.add(commit)
-            stack.extend(self._info(commit).parents)
-        result = sorted((self.version(c) for c in seen), key=lambda v: v.sort_key)
+        reachable = graph.ancestors(self.parents, self._tips())
+        result = sorted((self.version(c) for c in reachable), key=lambda v: v.sort_key)
         self.flush_caches()
         return result
 
@@ -1162,6 +1156,48 @@ class History:
         """Return the version's first parent, or None for a root version."""
         return self.version(version.parents[0]) if version.parents else None
 
+    # -- the commit graph ---------------------------------------------------
+
+    def parents(self, commit: str) -> tuple[str, ...]:
+        """Return a commit's parents, in order (from the caches when they know it).
+
+        Raises:
+            CorruptionError: For a commit that is missing or damaged.
+        """
+        return self._info(commit).parents
+
+    def tree_of(self, commit: str) -> str:
+        """Return the id of a commit's tree.
+
+        Raises:
+            CorruptionError: For a commit that is missing or damaged.
+        """
+        return self._info(commit).tree
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Tell whether ``descendant`` contains ``ancestor`` (or is it).
+
+        Version numbers are generation numbers: the walk stops at commits
+        numbered no higher than ``ancestor``.
+
+        Raises:
+            CorruptionError: For a missing or damaged commit on the way.
+        """
+        return graph.is_ancestor(
+            self.parents, ancestor, descendant, generation=self._number
+        )
+
+    def merge_bases(self, a: str, b: str) -> list[str]:
+        """Return every lowest common ancestor of two commits.
+
+        What ``git merge-base --all`` prints: one commit for a plain fork,
+        several for a criss-cross history, none for unrelated histories.
+
+        Raises:
+            CorruptionError: For a missing or damaged commit on the way.
+        """
+        return graph.merge_bases(self.parents, a, b)
+
     # -- writing ------------------------------------------------------------
 
     def clear_stale_locks(self) -> None:
@@ -1250,20 +1286,18 @@ class History:
         """
         head = self.head()
         tagged: list[Version] = []
-        stack = [head] if head else []
-        seen: set[str] = set()
-        while stack:
-            commit = stack.pop()
-            if commit in seen:
-                continue
-            seen.add(commit)
+
+        def step(commit: str) -> tuple[str, ...]:
+            # Tags each commit the walk meets; a correct tag ends the walk there.
             version = self.version(commit)
             if self.tag_target(version.id) != commit:
                 self.ensure_tag(version)
                 tagged.append(version)
             elif not full:
-                continue
-            stack.extend(version.parents)
+                return ()
+            return version.parents
+
+        graph.ancestors(step, [head] if head else [])
         self.flush_caches()
         return tagged
 

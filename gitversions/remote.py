@@ -43,7 +43,6 @@ import contextlib
 import os
 import re
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +54,7 @@ from dulwich.objects import Commit, ObjectID, Tag, Tree
 from dulwich.refs import Ref as GitRef
 from dulwich.repo import Repo
 
+from . import graph
 from ._localxfer import copy_objects, missing_objects
 from .errors import (
     ConflictError,
@@ -449,65 +449,28 @@ def _label(name: str | None, url: str) -> str:
 # -- graph helpers --------------------------------------------------------------
 
 
-def _commit(repo: Repo, sha: bytes) -> Commit:
-    try:
-        obj = repo.object_store[ObjectID(sha)]
-    except KeyError:
-        raise CorruptionError(
-            f"commit {sha.decode('ascii', 'replace')} is missing; the remote sent an "
-            "incomplete history"
-        ) from None
-    except (ChecksumMismatch, ObjectFormatException, ValueError) as exc:
-        raise CorruptionError(
-            f"object {sha.decode('ascii', 'replace')} is damaged ({exc})"
-        ) from None
-    if not isinstance(obj, Commit):
-        raise CorruptionError(
-            f"object {sha.decode('ascii', 'replace')} is not a commit"
-        )
-    return obj
+def _parents_in(history: History) -> Callable[[bytes], tuple[bytes, ...]]:
+    """A commit's parents, read through the history (and its per-history cache)."""
+
+    def parents(sha: bytes) -> tuple[bytes, ...]:
+        try:
+            found = history.parents(sha.decode("ascii"))
+        except CorruptionError as exc:
+            raise CorruptionError(
+                f"{exc}; the remote sent an incomplete or damaged history"
+            ) from None
+        return tuple(p.encode("ascii") for p in found)
+
+    return parents
 
 
-# Parents and tree of commits already read, per repository (commits never change).
-_COMMITS: weakref.WeakKeyDictionary[Repo, dict[bytes, tuple[list[bytes], bytes]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _commit_info(repo: Repo, sha: bytes) -> tuple[list[bytes], bytes]:
-    known = _COMMITS.setdefault(repo, {})
-    info = known.get(sha)
-    if info is None:
-        commit = _commit(repo, sha)
-        info = known[sha] = (list(commit.parents), commit.tree)
-    return info
-
-
-def _parents(repo: Repo, sha: bytes) -> list[bytes]:
-    return _commit_info(repo, sha)[0]
-
-
-def _commit_tree(repo: Repo, sha: bytes) -> bytes:
-    return _commit_info(repo, sha)[1]
-
-
-def _walk(repo: Repo, tips: Iterable[bytes], stop: set[bytes]) -> list[bytes]:
+def _walk(history: History, tips: Iterable[bytes], stop: set[bytes]) -> list[bytes]:
     """Commits reachable from ``tips`` and not from (nor in) ``stop``."""
-    seen: set[bytes] = set()
-    stack = [t for t in tips if t not in stop]
-    order: list[bytes] = []
-    while stack:
-        sha = stack.pop()
-        if sha in seen or sha in stop:
-            continue
-        seen.add(sha)
-        order.append(sha)
-        stack.extend(p for p in _parents(repo, sha) if p not in seen)
-    return order
+    return graph.ancestors(_parents_in(history), tips, stop=stop)
 
 
-def _ancestors(repo: Repo, tip: bytes | None) -> set[bytes]:
-    return set(_walk(repo, [tip], set())) if tip else set()
+def _ancestors(history: History, tip: bytes | None) -> set[bytes]:
+    return set(_walk(history, [tip], set())) if tip else set()
 
 
 def _peel(repo: Repo, sha: bytes) -> bytes | None:
@@ -629,7 +592,7 @@ class _TreeCheck:
         """
         sha = commit.decode("ascii")
         try:
-            tree = _commit_tree(self.history.repo, commit)
+            tree = self.history.tree_of(sha).encode("ascii")
             self.check(tree)
             if any(
                 item.path == VERSION_FILENAME.encode()
@@ -816,7 +779,6 @@ def _download(
             missing = missing_objects(source, repo, wants)
             copy_objects(source, repo, missing, _object_progress(reporter, "Receiving"))
             commits = set(missing.commits)
-            _COMMITS.setdefault(repo, {}).update(missing.commits)
             trees = missing.trees
         finally:
             source.close()
@@ -882,7 +844,7 @@ def _fetch_into(
     # Where main goes is decided by ancestry against main alone: a version
     # tagged here but not on main (left by a fetch killed before it moved
     # main) does not make this history "ahead".
-    on_main = _ancestors(repo, old)
+    on_main = _ancestors(history, old)
     if remote.main is None:
         result.status = "empty"
     elif remote.main == old:
@@ -890,8 +852,10 @@ def _fetch_into(
     elif remote.main in on_main:
         result.status = "ahead"
     else:
-        new = _walk(repo, [remote.main], on_main)  # what main would gain
-        fast_forward = old is None or old in _ancestors(repo, remote.main)
+        new = _walk(history, [remote.main], on_main)  # what main would gain
+        fast_forward = old is None or graph.is_ancestor(
+            _parents_in(history), old, remote.main
+        )
         if not fast_forward and not force:
             result.status = "diverged"
             result.divergence = _divergence(history, old, remote.main, new, tracking)
@@ -978,7 +942,7 @@ def _adopt_tags(
                 history.ensure_tag(version)
             continue
         # A version the remote keeps only as a tag (not on its main).
-        new = _walk(repo, [commit], known)
+        new = _walk(history, [commit], known)
         adoption = _prepare(history, new, tracking, remote.trees)
         mine = next((v for v in adoption.versions if v.commit.encode() == commit), None)
         if adoption.problem or adoption.collisions or mine is None:
@@ -1010,14 +974,13 @@ def _divergence(
     remote_new: list[bytes],
     tracking: bytes,
 ) -> Divergence:
-    repo = history.repo
-    local_anc = _ancestors(repo, old)
-    remote_anc = _ancestors(repo, remote_main)
-    common = local_anc & remote_anc
+    local_anc = _ancestors(history, old)
+    remote_anc = _ancestors(history, remote_main)
+    bases = graph.merge_bases(_parents_in(history), old, remote_main) if old else []
     base = None
-    if common:
+    if bases:  # several after criss-cross merges: name the newest
         best = max(
-            (history.version(c.decode()) for c in common), key=lambda v: v.sort_key
+            (history.version(c.decode()) for c in bases), key=lambda v: v.sort_key
         )
         base = str(best.id)
     local_only = sorted(
@@ -1165,7 +1128,7 @@ def push(
             new: dict[GitRef, ObjectID] = {}
             theirs = refs.get(MAIN)
             if theirs != local_main:
-                if theirs is not None and not _is_ancestor(repo, theirs, local_main):
+                if theirs is not None and not _is_ancestor(history, theirs, local_main):
                     if not force:
                         raise ConflictError(
                             f"{shown}: the remote's main has versions this history "
@@ -1323,12 +1286,12 @@ def _counted(records: Iterable[Any], count: int, reporter: _Reporter) -> Iterato
         reporter.say(f"Writing objects: 100% ({done}/{count}), {_size(sent)}, done.")
 
 
-def _is_ancestor(repo: Repo, ancestor: bytes, descendant: bytes) -> bool:
+def _is_ancestor(history: History, ancestor: bytes, descendant: bytes) -> bool:
     if ancestor == descendant:
         return True
-    if ObjectID(ancestor) not in repo.object_store:
+    if ObjectID(ancestor) not in history.repo.object_store:
         return False
-    return ancestor in _ancestors(repo, descendant)
+    return graph.is_ancestor(_parents_in(history), ancestor, descendant)
 
 
 def _describe_commit(history: History, sha: bytes) -> str:

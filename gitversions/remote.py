@@ -74,11 +74,10 @@ from .hashing import (
     encode_tree,
     hash_object,
 )
-from .history import History, Version
+from .history import History, Version, check_tree_entries
 from .ids import VersionId
 from .materialize import ExportResult, remove_tree
-from .metadata import VERSION_FILENAME
-from .paths import MAX_DEPTH, check_component
+from .paths import MAX_DEPTH
 from .store import HISTORY, Artifact, Store
 from .transport import build_config, local_path, redact_url, url_kind, with_client
 
@@ -492,14 +491,14 @@ def _peel(repo: Repo, sha: bytes) -> bytes | None:
 
 
 class _TreeCheck:
-    """Checks new trees as the materializer would, deriving their content hashes.
+    """Checks new trees as export would, deriving their content hashes.
 
-    The rules are those of :meth:`History.iter_tree` and of the materializer:
-    every name a safe path component (:func:`check_component`), no two names
-    equal but for case, names in UTF-8, only file, executable, symlink and
-    directory modes, at most :data:`MAX_DEPTH` levels, symlink targets
-    non-empty and free of NUL, and no ``.version.toml`` at the top. Each tree
-    id is checked once however many versions share it, and its SHA-256 id is
+    Every level of every tree passes :func:`check_tree_entries`, the one
+    strict check (the rules of :meth:`History.check_tree`): safe names, no
+    duplicates, git's order, only file, executable, symlink and directory
+    modes, no ``.version.toml`` at the top; besides, at most :data:`MAX_DEPTH`
+    levels, and symlink targets non-empty and free of NUL. Each tree id is
+    checked once however many versions share it, and its SHA-256 id is
     handed to the history's cache, so computing the version reads it no more.
     """
 
@@ -510,7 +509,8 @@ class _TreeCheck:
         self.blobs: dict[bytes, bytes] = {}
         self.sha256 = history.format == "sha256"
 
-    def _tree(self, oid: bytes) -> Tree:
+    def _raw(self, oid: bytes) -> bytes:
+        """A tree's body exactly as stored (dulwich's parse would hide duplicates)."""
         tree = self.trees.get(oid)
         if tree is None:
             try:
@@ -522,7 +522,7 @@ class _TreeCheck:
             if not isinstance(obj, Tree):
                 raise CorruptionError(f"object {oid.decode()} should be a tree")
             tree = obj
-        return tree
+        return tree.as_raw_string()
 
     def _blob_hash(self, oid: bytes, mode: int, where: str) -> bytes:
         if mode == MODE_LINK:
@@ -530,6 +530,9 @@ class _TreeCheck:
             if not target or b"\0" in target:
                 raise UnsafePathError(f"symlink {where!r} has an invalid target")
         if self.sha256:
+            # The id is the hash already; still, a tree named as a file is
+            # refused here, not by the export after adoption.
+            self.history.blob_size(oid.decode("ascii"))
             return bytes.fromhex(oid.decode("ascii"))
         value = self.blobs.get(oid)
         if value is None:
@@ -548,38 +551,25 @@ class _TreeCheck:
         if depth >= MAX_DEPTH:
             raise UnsafePathError(f"tree is nested more than {MAX_DEPTH} deep")
         entries: list[tuple[bytes, int, bytes]] = []
-        seen: set[bytes] = set()
         height = 0
-        for item in self._tree(oid).iteritems():
-            name, mode = item.path, item.mode
-            where = prefix + name.decode("utf-8", "replace")
-            reason = check_component(name)
-            if reason:
-                raise UnsafePathError(f"unsafe tree entry {where!r}: {reason}")
-            if name.lower() in seen:
-                raise UnsafePathError(f"unsafe tree entry {where!r}: duplicate name")
-            seen.add(name.lower())
-            try:
-                name.decode("utf-8")
-            except UnicodeDecodeError:
-                raise UnsafePathError(
-                    f"unsafe tree entry {where!r}: name is not UTF-8"
-                ) from None
-            if mode not in _MODES:
-                raise UnsafePathError(
-                    f"unsafe tree entry {where!r}: unsupported mode {mode:o}"
-                )
+        raw = self._raw(oid)
+        tree = oid.decode("ascii")
+        for name, mode, hex_id in check_tree_entries(
+            raw, tree, self.history.format, prefix
+        ):
+            sha = hex_id.encode("ascii")
+            where = prefix + name.decode("utf-8")
             if mode == MODE_TREE:
-                sub = self.check(item.sha, where + "/", depth + 1)
-                height = max(height, self.done[item.sha][0] + 1)
+                sub = self.check(sha, where + "/", depth + 1)
+                height = max(height, self.done[sha][0] + 1)
             else:
-                sub = self._blob_hash(item.sha, mode, where)
+                sub = self._blob_hash(sha, mode, where)
             entries.append((name, mode, sub))
         if self.sha256:
-            value = bytes.fromhex(oid.decode("ascii"))
+            value = bytes.fromhex(tree)
         else:
             value = hash_object("sha256", b"tree", encode_tree(entries))
-            self.history.remember_sha256(oid.decode("ascii"), value.hex())
+            self.history.remember_sha256(tree, value.hex())
         self.done[oid] = (height, value)
         return value
 
@@ -594,14 +584,10 @@ class _TreeCheck:
         try:
             tree = self.history.tree_of(sha).encode("ascii")
             self.check(tree)
-            if any(
-                item.path == VERSION_FILENAME.encode()
-                for item in self._tree(tree).iteritems()
-            ):
-                raise UnsafePathError(
-                    f"holds {VERSION_FILENAME} at its top, a name reserved for "
-                    "gitversions metadata"
-                )
+            # The top level again, for the name reserved there only.
+            check_tree_entries(
+                self._raw(tree), tree.decode(), self.history.format, top=True
+            )
         except UnsafePathError as exc:
             raise UnsafePathError(f"commit {sha[:12]}: {exc}") from None
         except KeyError:

@@ -18,7 +18,7 @@ from helpers import add_blob, add_commit, add_tree, run_git, write_tree
 from servers import serve
 
 from gitversions import remote
-from gitversions.errors import UnsafePathError
+from gitversions.errors import CorruptionError, UnsafePathError
 from gitversions.store import Store
 
 T0 = 1_760_000_000
@@ -245,3 +245,13 @@ def test_symlinks_out_of_the_tree_are_kept_as_links(setup, tmp_path: Path):
     assert linked.is_symlink()
     assert everything(outside) == {"keep.txt": b"untouched\n"}
     assert artifact.verify() == []
+
+
+def test_a_walk_into_a_missing_commit_names_it(setup):
+    """A history whose parent never arrived is named, not walked past."""
+    _store, artifact, v1, _origin, _outside = setup
+    repo = artifact.history.repo
+    ghost = b"ab" * 20
+    orphan = add_commit(repo, repo[v1.commit.encode()].tree, [ghost], b"x\n", T0)
+    with pytest.raises(CorruptionError, match="incomplete or damaged history"):
+        remote._walk(artifact.history, [orphan], set())

@@ -36,6 +36,7 @@ from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import Ref as GitRef
 from dulwich.repo import Repo
 
+from . import graph
 from ._loose import (
     TMP_PREFIX,
     blob_header_size,
@@ -79,7 +80,7 @@ from .ids import (
     VersionIdRef,
     parse_ref,
 )
-from .paths import MAX_DEPTH, check_component
+from .paths import MAX_DEPTH, VERSION_FILENAME, check_component
 
 if TYPE_CHECKING:
     from ._repack import RepackStats
@@ -92,6 +93,8 @@ __all__ = [
     "History",
     "TreeEntry",
     "Version",
+    "check_tree_entries",
+    "parse_tree",
 ]
 
 TRAILER = "Gitversions-Source"
@@ -110,6 +113,8 @@ _STAT_CACHE = "statcache"
 _COMMITS = "commits"
 _CHANGES = "changes"
 _ALLOWED_MODES = {MODE_FILE, MODE_EXEC, MODE_LINK, MODE_TREE}
+_MODE_TEXT = re.compile(rb"[0-7]{1,7}")
+_RESERVED = VERSION_FILENAME.encode()
 
 
 @dataclass(frozen=True)
@@ -506,39 +511,13 @@ class History:
         """Return a tree's ``(name, mode, id)`` entries exactly as stored.
 
         dulwich's parser silently drops duplicate names and re-sorts; git
-        refuses such trees, and so does this reader.
+        refuses such trees, and so does this reader (see :func:`parse_tree`).
 
         Raises:
             UnsafePathError: For duplicate names or entries out of git's order.
             CorruptionError: For a tree that cannot be parsed.
         """
-        raw = self._tree(tree).as_raw_string()
-        width = 32 if self.format == "sha256" else 20
-        entries: list[tuple[bytes, int, str]] = []
-        names: set[bytes] = set()
-        previous = b""
-        pos = 0
-        try:
-            while pos < len(raw):
-                space = raw.index(b" ", pos)
-                nul = raw.index(b"\0", space)
-                mode = int(raw[pos:space], 8)
-                name = raw[space + 1 : nul]
-                sha = raw[nul + 1 : nul + 1 + width]
-                if len(sha) != width:
-                    raise ValueError("truncated entry")
-                pos = nul + 1 + width
-                key = name + b"/" if mode == MODE_TREE else name
-                if name in names:
-                    raise UnsafePathError(f"tree {tree}: duplicate entry {name!r}")
-                if entries and key <= previous:
-                    raise UnsafePathError(f"tree {tree}: entries out of git's order")
-                names.add(name)
-                previous = key
-                entries.append((name, mode, sha.hex()))
-        except ValueError as exc:
-            raise CorruptionError(f"tree {tree} is damaged: {exc}") from exc
-        return entries
+        return parse_tree(self._tree(tree).as_raw_string(), tree, self.format)
 
     def iter_blob(self, hex_id: str) -> Iterator[bytes]:
         """Yield a blob's content in chunks, checking it against its id.
@@ -956,15 +935,8 @@ class History:
 
     def versions(self) -> list[Version]:
         """Return every version reachable from ``main`` or a tag, oldest first."""
-        seen: set[str] = set()
-        stack = self._tips()
-        while stack:
-            commit = stack.pop()
-            if commit in seen:
-                continue
-            seen.add(commit)
-            stack.extend(self._info(commit).parents)
-        result = sorted((self.version(c) for c in seen), key=lambda v: v.sort_key)
+        reachable = graph.ancestors(self.parents, self._tips())
+        result = sorted((self.version(c) for c in reachable), key=lambda v: v.sort_key)
         self.flush_caches()
         return result
 
@@ -1083,32 +1055,31 @@ class History:
                     f"tree {tree} is nested more than {MAX_DEPTH} levels deep"
                 )
             subtrees: list[tuple[str, str, int]] = []
-            seen: set[bytes] = set()
-            for name, mode, sha in self.tree_entries(tree_id):
-                where = f"{prefix}{name.decode('utf-8', 'replace')}"
-                reason = check_component(name)
-                if reason:
-                    raise UnsafePathError(f"unsafe tree entry {where!r}: {reason}")
-                if name.lower() in seen:
-                    raise UnsafePathError(
-                        f"unsafe tree entry {where!r}: duplicate name"
-                    )
-                seen.add(name.lower())
-                try:
-                    text = name.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise UnsafePathError(
-                        f"unsafe tree entry {where!r}: name is not UTF-8"
-                    ) from None
-                if mode not in _ALLOWED_MODES:
-                    raise UnsafePathError(
-                        f"unsafe tree entry {where!r}: unsupported mode {mode:o}"
-                    )
+            raw = self._tree(tree_id).as_raw_string()
+            for name, mode, sha in check_tree_entries(
+                raw, tree_id, self.format, prefix
+            ):
+                text = name.decode("utf-8")
                 if mode == MODE_TREE:
                     subtrees.append((sha, f"{prefix}{text}/", depth + 1))
                 else:
                     yield TreeEntry(prefix + text, mode, sha)
             stack.extend(reversed(subtrees))
+
+    def check_tree(self, tree: str) -> None:
+        """Check a whole tree as a version's content: what export would refuse.
+
+        Every level passes :func:`check_tree_entries`, the tree is at most
+        :data:`MAX_DEPTH` deep, and its top holds no ``.version.toml``.
+
+        Raises:
+            UnsafePathError: For a tree that may not be recorded or written.
+            CorruptionError: For a missing or damaged tree.
+        """
+        raw = self._tree(tree).as_raw_string()
+        check_tree_entries(raw, tree, self.format, top=True)
+        for _entry in self.iter_tree(tree):
+            pass
 
     def files(self, tree: str) -> dict[str, TreeEntry]:
         """Return a tree's files and links by path."""
@@ -1161,6 +1132,48 @@ class History:
     def first_parent(self, version: Version) -> Version | None:
         """Return the version's first parent, or None for a root version."""
         return self.version(version.parents[0]) if version.parents else None
+
+    # -- the commit graph ---------------------------------------------------
+
+    def parents(self, commit: str) -> tuple[str, ...]:
+        """Return a commit's parents, in order (from the caches when they know it).
+
+        Raises:
+            CorruptionError: For a commit that is missing or damaged.
+        """
+        return self._info(commit).parents
+
+    def tree_of(self, commit: str) -> str:
+        """Return the id of a commit's tree.
+
+        Raises:
+            CorruptionError: For a commit that is missing or damaged.
+        """
+        return self._info(commit).tree
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Tell whether ``descendant`` contains ``ancestor`` (or is it).
+
+        Version numbers are generation numbers: the walk stops at commits
+        numbered no higher than ``ancestor``.
+
+        Raises:
+            CorruptionError: For a missing or damaged commit on the way.
+        """
+        return graph.is_ancestor(
+            self.parents, ancestor, descendant, generation=self._number
+        )
+
+    def merge_bases(self, a: str, b: str) -> list[str]:
+        """Return every lowest common ancestor of two commits.
+
+        What ``git merge-base --all`` prints: one commit for a plain fork,
+        several for a criss-cross history, none for unrelated histories.
+
+        Raises:
+            CorruptionError: For a missing or damaged commit on the way.
+        """
+        return graph.merge_bases(self.parents, a, b)
 
     # -- writing ------------------------------------------------------------
 
@@ -1250,20 +1263,18 @@ class History:
         """
         head = self.head()
         tagged: list[Version] = []
-        stack = [head] if head else []
-        seen: set[str] = set()
-        while stack:
-            commit = stack.pop()
-            if commit in seen:
-                continue
-            seen.add(commit)
+
+        def step(commit: str) -> tuple[str, ...]:
+            # Tags each commit the walk meets; a correct tag ends the walk there.
             version = self.version(commit)
             if self.tag_target(version.id) != commit:
                 self.ensure_tag(version)
                 tagged.append(version)
             elif not full:
-                continue
-            stack.extend(version.parents)
+                return ()
+            return version.parents
+
+        graph.ancestors(step, [head] if head else [])
         self.flush_caches()
         return tagged
 
@@ -1394,8 +1405,7 @@ class History:
         try:
             # Refuse now what export would refuse later: never record a
             # version that cannot be materialized.
-            for _entry in self.iter_tree(storage_tree):
-                pass
+            self.check_tree(storage_tree)
         except UnsafePathError as exc:
             raise SourceError(f"cannot snapshot: {exc}") from exc
         number = 1 + max((self._number(p) for p in parent_commits), default=0)
@@ -1441,6 +1451,115 @@ class History:
             return None
         text = value.decode("ascii", "replace")
         return text if text in ("dir", "file") else None
+
+
+# -- the strict tree check ---------------------------------------------------------
+
+
+def parse_tree(raw: bytes, tree: str, fmt: str) -> list[tuple[bytes, int, str]]:
+    """Parse a tree object's body as ``git fsck --strict`` reads it.
+
+    dulwich's parser keeps one of duplicate names and re-sorts entries; git
+    refuses both, so this parser does too.
+
+    Args:
+        raw: The tree's body, as stored.
+        tree: Its id, for messages.
+        fmt: The object format, ``"sha1"`` or ``"sha256"``.
+
+    Returns:
+        The ``(name, mode, hex id)`` entries in stored order.
+
+    Raises:
+        UnsafePathError: For a duplicate name, entries out of git's order
+            (a directory sorts as if its name ended in ``/``) or a
+            zero-padded mode.
+        CorruptionError: For a tree that cannot be parsed.
+    """
+    width = 32 if fmt == "sha256" else 20
+    entries: list[tuple[bytes, int, str]] = []
+    names: set[bytes] = set()
+    previous = b""
+    pos = 0
+    try:
+        while pos < len(raw):
+            space = raw.index(b" ", pos)
+            nul = raw.index(b"\0", space)
+            text = raw[pos:space]
+            if not _MODE_TEXT.fullmatch(text):
+                raise ValueError(f"mode {text!r} is not octal")
+            mode = int(text, 8)
+            name = raw[space + 1 : nul]
+            sha = raw[nul + 1 : nul + 1 + width]
+            if len(sha) != width:
+                raise ValueError("truncated entry")
+            pos = nul + 1 + width
+            if text.startswith(b"0"):
+                raise UnsafePathError(f"tree {tree}: entry {name!r} has a padded mode")
+            key = name + b"/" if mode == MODE_TREE else name
+            if name in names:
+                raise UnsafePathError(f"tree {tree}: duplicate entry {name!r}")
+            if entries and key <= previous:
+                raise UnsafePathError(f"tree {tree}: entries out of git's order")
+            names.add(name)
+            previous = key
+            entries.append((name, mode, sha.hex()))
+    except ValueError as exc:
+        raise CorruptionError(f"tree {tree} is damaged: {exc}") from exc
+    return entries
+
+
+def check_tree_entries(
+    raw: bytes, tree: str, fmt: str, prefix: str = "", *, top: bool = False
+) -> list[tuple[bytes, int, str]]:
+    """The one strict check of a tree object, used wherever a tree comes in.
+
+    Snapshot, fetch, clone, export and restore all pass every level of a
+    version's tree through here before anything is recorded or written:
+    :func:`parse_tree`'s rules, then every name a safe path component
+    (:func:`check_component`: no ``.``, ``..``, ``.git`` in any spelling,
+    ``/``, NUL or empty name), no two names equal but for case, names in
+    UTF-8, and only file, executable, symlink and directory modes.
+
+    Args:
+        raw: The tree's body, as stored.
+        tree: Its id, for messages.
+        fmt: The object format, ``"sha1"`` or ``"sha256"``.
+        prefix: The tree's path in the version (``""`` or ending in ``/``).
+        top: The tree is a version's root: ``.version.toml`` is reserved.
+
+    Returns:
+        The ``(name, mode, hex id)`` entries in stored order.
+
+    Raises:
+        UnsafePathError: For a tree that may not be recorded or written.
+        CorruptionError: For a tree that cannot be parsed.
+    """
+    entries = parse_tree(raw, tree, fmt)
+    seen: set[bytes] = set()
+    for name, mode, _sha in entries:
+        where = f"{prefix}{name.decode('utf-8', 'replace')}"
+        reason = check_component(name)
+        if reason is None and name.lower() in seen:
+            reason = "duplicate name"
+        if reason is None and not _is_utf8(name):
+            reason = "name is not UTF-8"
+        if reason is None and mode not in _ALLOWED_MODES:
+            reason = f"unsupported mode {mode:o}"
+        if reason is None and top and name == _RESERVED:
+            reason = "a name reserved for gitversions metadata"
+        if reason:
+            raise UnsafePathError(f"unsafe tree entry {where!r}: {reason}")
+        seen.add(name.lower())
+    return entries
+
+
+def _is_utf8(name: bytes) -> bool:
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _encode_info(info: _CommitInfo) -> str:

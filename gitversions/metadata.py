@@ -32,7 +32,7 @@ from typing import Any
 from .errors import MetadataError
 from .history import Changes, Version
 from .ids import MAX_NUMBER, VersionId
-from .paths import check_relative_path
+from .paths import VERSION_FILENAME, check_relative_path
 
 __all__ = [
     "VERSION_FILENAME",
@@ -42,8 +42,6 @@ __all__ = [
     "validate_version_toml",
     "version_record",
 ]
-
-VERSION_FILENAME = ".version.toml"
 
 _VERSION_FIELDS = {
     "id": str,

@@ -17,12 +17,16 @@ import re
 
 __all__ = [
     "MAX_DEPTH",
+    "VERSION_FILENAME",
     "check_component",
     "check_relative_path",
     "is_git_dir_name",
 ]
 
 MAX_DEPTH = 128
+
+#: The metadata file of a materialized version: no version may hold one at its top.
+VERSION_FILENAME = ".version.toml"
 
 
 # Code points HFS+ ignores when comparing names (git's is_hfs_dotgit).

@@ -43,7 +43,6 @@ import contextlib
 import os
 import re
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +54,7 @@ from dulwich.objects import Commit, ObjectID, Tag, Tree
 from dulwich.refs import Ref as GitRef
 from dulwich.repo import Repo
 
+from . import graph
 from ._localxfer import copy_objects, missing_objects
 from .errors import (
     ConflictError,
@@ -74,11 +74,10 @@ from .hashing import (
     encode_tree,
     hash_object,
 )
-from .history import History, Version
+from .history import History, Version, check_tree_entries
 from .ids import VersionId
 from .materialize import ExportResult, remove_tree
-from .metadata import VERSION_FILENAME
-from .paths import MAX_DEPTH, check_component
+from .paths import MAX_DEPTH
 from .store import HISTORY, Artifact, Store
 from .transport import build_config, local_path, redact_url, url_kind, with_client
 
@@ -449,65 +448,28 @@ def _label(name: str | None, url: str) -> str:
 # -- graph helpers --------------------------------------------------------------
 
 
-def _commit(repo: Repo, sha: bytes) -> Commit:
-    try:
-        obj = repo.object_store[ObjectID(sha)]
-    except KeyError:
-        raise CorruptionError(
-            f"commit {sha.decode('ascii', 'replace')} is missing; the remote sent an "
-            "incomplete history"
-        ) from None
-    except (ChecksumMismatch, ObjectFormatException, ValueError) as exc:
-        raise CorruptionError(
-            f"object {sha.decode('ascii', 'replace')} is damaged ({exc})"
-        ) from None
-    if not isinstance(obj, Commit):
-        raise CorruptionError(
-            f"object {sha.decode('ascii', 'replace')} is not a commit"
-        )
-    return obj
+def _parents_in(history: History) -> Callable[[bytes], tuple[bytes, ...]]:
+    """A commit's parents, read through the history (and its per-history cache)."""
+
+    def parents(sha: bytes) -> tuple[bytes, ...]:
+        try:
+            found = history.parents(sha.decode("ascii"))
+        except CorruptionError as exc:
+            raise CorruptionError(
+                f"{exc}; the remote sent an incomplete or damaged history"
+            ) from None
+        return tuple(p.encode("ascii") for p in found)
+
+    return parents
 
 
-# Parents and tree of commits already read, per repository (commits never change).
-_COMMITS: weakref.WeakKeyDictionary[Repo, dict[bytes, tuple[list[bytes], bytes]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _commit_info(repo: Repo, sha: bytes) -> tuple[list[bytes], bytes]:
-    known = _COMMITS.setdefault(repo, {})
-    info = known.get(sha)
-    if info is None:
-        commit = _commit(repo, sha)
-        info = known[sha] = (list(commit.parents), commit.tree)
-    return info
-
-
-def _parents(repo: Repo, sha: bytes) -> list[bytes]:
-    return _commit_info(repo, sha)[0]
-
-
-def _commit_tree(repo: Repo, sha: bytes) -> bytes:
-    return _commit_info(repo, sha)[1]
-
-
-def _walk(repo: Repo, tips: Iterable[bytes], stop: set[bytes]) -> list[bytes]:
+def _walk(history: History, tips: Iterable[bytes], stop: set[bytes]) -> list[bytes]:
     """Commits reachable from ``tips`` and not from (nor in) ``stop``."""
-    seen: set[bytes] = set()
-    stack = [t for t in tips if t not in stop]
-    order: list[bytes] = []
-    while stack:
-        sha = stack.pop()
-        if sha in seen or sha in stop:
-            continue
-        seen.add(sha)
-        order.append(sha)
-        stack.extend(p for p in _parents(repo, sha) if p not in seen)
-    return order
+    return graph.ancestors(_parents_in(history), tips, stop=stop)
 
 
-def _ancestors(repo: Repo, tip: bytes | None) -> set[bytes]:
-    return set(_walk(repo, [tip], set())) if tip else set()
+def _ancestors(history: History, tip: bytes | None) -> set[bytes]:
+    return set(_walk(history, [tip], set())) if tip else set()
 
 
 def _peel(repo: Repo, sha: bytes) -> bytes | None:
@@ -529,14 +491,14 @@ def _peel(repo: Repo, sha: bytes) -> bytes | None:
 
 
 class _TreeCheck:
-    """Checks new trees as the materializer would, deriving their content hashes.
+    """Checks new trees as export would, deriving their content hashes.
 
-    The rules are those of :meth:`History.iter_tree` and of the materializer:
-    every name a safe path component (:func:`check_component`), no two names
-    equal but for case, names in UTF-8, only file, executable, symlink and
-    directory modes, at most :data:`MAX_DEPTH` levels, symlink targets
-    non-empty and free of NUL, and no ``.version.toml`` at the top. Each tree
-    id is checked once however many versions share it, and its SHA-256 id is
+    Every level of every tree passes :func:`check_tree_entries`, the one
+    strict check (the rules of :meth:`History.check_tree`): safe names, no
+    duplicates, git's order, only file, executable, symlink and directory
+    modes, no ``.version.toml`` at the top; besides, at most :data:`MAX_DEPTH`
+    levels, and symlink targets non-empty and free of NUL. Each tree id is
+    checked once however many versions share it, and its SHA-256 id is
     handed to the history's cache, so computing the version reads it no more.
     """
 
@@ -547,7 +509,8 @@ class _TreeCheck:
         self.blobs: dict[bytes, bytes] = {}
         self.sha256 = history.format == "sha256"
 
-    def _tree(self, oid: bytes) -> Tree:
+    def _raw(self, oid: bytes) -> bytes:
+        """A tree's body exactly as stored (dulwich's parse would hide duplicates)."""
         tree = self.trees.get(oid)
         if tree is None:
             try:
@@ -559,7 +522,7 @@ class _TreeCheck:
             if not isinstance(obj, Tree):
                 raise CorruptionError(f"object {oid.decode()} should be a tree")
             tree = obj
-        return tree
+        return tree.as_raw_string()
 
     def _blob_hash(self, oid: bytes, mode: int, where: str) -> bytes:
         if mode == MODE_LINK:
@@ -567,6 +530,9 @@ class _TreeCheck:
             if not target or b"\0" in target:
                 raise UnsafePathError(f"symlink {where!r} has an invalid target")
         if self.sha256:
+            # The id is the hash already; still, a tree named as a file is
+            # refused here, not by the export after adoption.
+            self.history.blob_size(oid.decode("ascii"))
             return bytes.fromhex(oid.decode("ascii"))
         value = self.blobs.get(oid)
         if value is None:
@@ -585,38 +551,25 @@ class _TreeCheck:
         if depth >= MAX_DEPTH:
             raise UnsafePathError(f"tree is nested more than {MAX_DEPTH} deep")
         entries: list[tuple[bytes, int, bytes]] = []
-        seen: set[bytes] = set()
         height = 0
-        for item in self._tree(oid).iteritems():
-            name, mode = item.path, item.mode
-            where = prefix + name.decode("utf-8", "replace")
-            reason = check_component(name)
-            if reason:
-                raise UnsafePathError(f"unsafe tree entry {where!r}: {reason}")
-            if name.lower() in seen:
-                raise UnsafePathError(f"unsafe tree entry {where!r}: duplicate name")
-            seen.add(name.lower())
-            try:
-                name.decode("utf-8")
-            except UnicodeDecodeError:
-                raise UnsafePathError(
-                    f"unsafe tree entry {where!r}: name is not UTF-8"
-                ) from None
-            if mode not in _MODES:
-                raise UnsafePathError(
-                    f"unsafe tree entry {where!r}: unsupported mode {mode:o}"
-                )
+        raw = self._raw(oid)
+        tree = oid.decode("ascii")
+        for name, mode, hex_id in check_tree_entries(
+            raw, tree, self.history.format, prefix
+        ):
+            sha = hex_id.encode("ascii")
+            where = prefix + name.decode("utf-8")
             if mode == MODE_TREE:
-                sub = self.check(item.sha, where + "/", depth + 1)
-                height = max(height, self.done[item.sha][0] + 1)
+                sub = self.check(sha, where + "/", depth + 1)
+                height = max(height, self.done[sha][0] + 1)
             else:
-                sub = self._blob_hash(item.sha, mode, where)
+                sub = self._blob_hash(sha, mode, where)
             entries.append((name, mode, sub))
         if self.sha256:
-            value = bytes.fromhex(oid.decode("ascii"))
+            value = bytes.fromhex(tree)
         else:
             value = hash_object("sha256", b"tree", encode_tree(entries))
-            self.history.remember_sha256(oid.decode("ascii"), value.hex())
+            self.history.remember_sha256(tree, value.hex())
         self.done[oid] = (height, value)
         return value
 
@@ -629,16 +582,12 @@ class _TreeCheck:
         """
         sha = commit.decode("ascii")
         try:
-            tree = _commit_tree(self.history.repo, commit)
+            tree = self.history.tree_of(sha).encode("ascii")
             self.check(tree)
-            if any(
-                item.path == VERSION_FILENAME.encode()
-                for item in self._tree(tree).iteritems()
-            ):
-                raise UnsafePathError(
-                    f"holds {VERSION_FILENAME} at its top, a name reserved for "
-                    "gitversions metadata"
-                )
+            # The top level again, for the name reserved there only.
+            check_tree_entries(
+                self._raw(tree), tree.decode(), self.history.format, top=True
+            )
         except UnsafePathError as exc:
             raise UnsafePathError(f"commit {sha[:12]}: {exc}") from None
         except KeyError:
@@ -816,7 +765,6 @@ def _download(
             missing = missing_objects(source, repo, wants)
             copy_objects(source, repo, missing, _object_progress(reporter, "Receiving"))
             commits = set(missing.commits)
-            _COMMITS.setdefault(repo, {}).update(missing.commits)
             trees = missing.trees
         finally:
             source.close()
@@ -882,7 +830,7 @@ def _fetch_into(
     # Where main goes is decided by ancestry against main alone: a version
     # tagged here but not on main (left by a fetch killed before it moved
     # main) does not make this history "ahead".
-    on_main = _ancestors(repo, old)
+    on_main = _ancestors(history, old)
     if remote.main is None:
         result.status = "empty"
     elif remote.main == old:
@@ -890,8 +838,10 @@ def _fetch_into(
     elif remote.main in on_main:
         result.status = "ahead"
     else:
-        new = _walk(repo, [remote.main], on_main)  # what main would gain
-        fast_forward = old is None or old in _ancestors(repo, remote.main)
+        new = _walk(history, [remote.main], on_main)  # what main would gain
+        fast_forward = old is None or graph.is_ancestor(
+            _parents_in(history), old, remote.main
+        )
         if not fast_forward and not force:
             result.status = "diverged"
             result.divergence = _divergence(history, old, remote.main, new, tracking)
@@ -978,7 +928,7 @@ def _adopt_tags(
                 history.ensure_tag(version)
             continue
         # A version the remote keeps only as a tag (not on its main).
-        new = _walk(repo, [commit], known)
+        new = _walk(history, [commit], known)
         adoption = _prepare(history, new, tracking, remote.trees)
         mine = next((v for v in adoption.versions if v.commit.encode() == commit), None)
         if adoption.problem or adoption.collisions or mine is None:
@@ -1010,14 +960,13 @@ def _divergence(
     remote_new: list[bytes],
     tracking: bytes,
 ) -> Divergence:
-    repo = history.repo
-    local_anc = _ancestors(repo, old)
-    remote_anc = _ancestors(repo, remote_main)
-    common = local_anc & remote_anc
+    local_anc = _ancestors(history, old)
+    remote_anc = _ancestors(history, remote_main)
+    bases = graph.merge_bases(_parents_in(history), old, remote_main) if old else []
     base = None
-    if common:
+    if bases:  # several after criss-cross merges: name the newest
         best = max(
-            (history.version(c.decode()) for c in common), key=lambda v: v.sort_key
+            (history.version(c.decode()) for c in bases), key=lambda v: v.sort_key
         )
         base = str(best.id)
     local_only = sorted(
@@ -1165,7 +1114,7 @@ def push(
             new: dict[GitRef, ObjectID] = {}
             theirs = refs.get(MAIN)
             if theirs != local_main:
-                if theirs is not None and not _is_ancestor(repo, theirs, local_main):
+                if theirs is not None and not _is_ancestor(history, theirs, local_main):
                     if not force:
                         raise ConflictError(
                             f"{shown}: the remote's main has versions this history "
@@ -1323,12 +1272,12 @@ def _counted(records: Iterable[Any], count: int, reporter: _Reporter) -> Iterato
         reporter.say(f"Writing objects: 100% ({done}/{count}), {_size(sent)}, done.")
 
 
-def _is_ancestor(repo: Repo, ancestor: bytes, descendant: bytes) -> bool:
+def _is_ancestor(history: History, ancestor: bytes, descendant: bytes) -> bool:
     if ancestor == descendant:
         return True
-    if ObjectID(ancestor) not in repo.object_store:
+    if ObjectID(ancestor) not in history.repo.object_store:
         return False
-    return ancestor in _ancestors(repo, descendant)
+    return graph.is_ancestor(_parents_in(history), ancestor, descendant)
 
 
 def _describe_commit(history: History, sha: bytes) -> str:

@@ -8,6 +8,8 @@ store stay exactly as they were.
 
 from __future__ import annotations
 
+import hashlib
+import zlib
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from helpers import add_blob, add_commit, add_tree, run_git, write_tree
 from servers import serve
 
 from gitversions import remote
-from gitversions.errors import UnsafePathError
+from gitversions.errors import CorruptionError, UnsafePathError
 from gitversions.store import Store
 
 T0 = 1_760_000_000
@@ -55,8 +57,26 @@ def hostile_tree(repo: Repo, case: str, parent: bytes) -> bytes:
         "nul-link": [(b"link", LINK, add_blob(repo, b"a\0b"))],
         "not-utf8": [(b"caf\xe9", FILE, pwned)],
         "too-deep": [(b"d", DIR, _deep(repo, inner, 130))],
-    }[case]
+    }.get(case, [])
+    if case == "duplicate":  # git fsck: duplicateEntries; dulwich would keep one
+        return raw_tree(repo, [*entries, (b"SKILL.md", FILE, pwned)])
+    if case == "unsorted":  # git fsck: treeNotSorted; dulwich would re-sort
+        return raw_tree(repo, [(b"zz.md", FILE, pwned), *entries])
     return add_tree(repo, entries + extra)
+
+
+def raw_tree(repo: Repo, entries: list[tuple[bytes, int, bytes]]) -> bytes:
+    """Store a tree with ``entries`` exactly in this order, duplicates kept."""
+    body = b"".join(
+        b"%o %s\0%s" % (mode, name, bytes.fromhex(sha.decode()))
+        for name, mode, sha in entries
+    )
+    data = b"tree %d\0%s" % (len(body), body)
+    oid = hashlib.sha1(data).hexdigest()
+    path = Path(repo.path) / "objects" / oid[:2] / oid[2:]
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(zlib.compress(data))
+    return oid.encode()
 
 
 CASES = [
@@ -77,6 +97,8 @@ CASES = [
     "nul-link",
     "not-utf8",
     "too-deep",
+    "duplicate",
+    "unsorted",
 ]
 
 
@@ -139,6 +161,8 @@ def test_fetch_refuses_hostile_history(setup, tmp_path: Path, case: str, invoke)
     assert result.status == "refused" and not result.ok
     assert result.adopted == [] and result.exported is None
     assert result.problems and "refused remote history" in result.problems[0]
+    reason = {"duplicate": "duplicate entry", "unsorted": "out of git's order"}
+    assert reason.get(case, "") in result.problems[0]
     refs = artifact.history.repo.refs
     assert refs[b"refs/heads/main"].decode() == v1.commit
     assert refs[b"refs/remotes/origin/main"] == evil
@@ -154,7 +178,9 @@ def test_fetch_refuses_hostile_history(setup, tmp_path: Path, case: str, invoke)
     assert artifact.verify() == []
 
 
-@pytest.mark.parametrize("case", ["dotdot", "gitlink", "dotgit", "metadata"])
+@pytest.mark.parametrize(
+    "case", ["dotdot", "gitlink", "dotgit", "metadata", "duplicate", "unsorted"]
+)
 def test_clone_refuses_hostile_history(setup, tmp_path: Path, case: str):
     _store, _artifact, _v1, origin, outside = setup
     poison(origin, case)
@@ -167,12 +193,13 @@ def test_clone_refuses_hostile_history(setup, tmp_path: Path, case: str):
     assert everything(outside) == {"keep.txt": b"untouched\n"}
 
 
-def test_hostile_history_over_git_daemon(setup, tmp_path: Path):
+@pytest.mark.parametrize("case", ["dotdot", "duplicate"])
+def test_hostile_history_over_git_daemon(setup, tmp_path: Path, case: str):
     _store, artifact, v1, origin, _outside = setup
     with serve("git", tmp_path / "daemon") as ep:
         served = ep.base / "evil.git"
         run_git("clone", "-q", "--bare", str(origin), str(served))
-        poison(served, "dotdot")
+        poison(served, case)
         result = remote.fetch(artifact, ep.url("evil.git"))
     assert result.status == "refused"
     assert artifact.history.head() == v1.commit
@@ -218,3 +245,13 @@ def test_symlinks_out_of_the_tree_are_kept_as_links(setup, tmp_path: Path):
     assert linked.is_symlink()
     assert everything(outside) == {"keep.txt": b"untouched\n"}
     assert artifact.verify() == []
+
+
+def test_a_walk_into_a_missing_commit_names_it(setup):
+    """A history whose parent never arrived is named, not walked past."""
+    _store, artifact, v1, _origin, _outside = setup
+    repo = artifact.history.repo
+    ghost = b"ab" * 20
+    orphan = add_commit(repo, repo[v1.commit.encode()].tree, [ghost], b"x\n", T0)
+    with pytest.raises(CorruptionError, match="incomplete or damaged history"):
+        remote._walk(artifact.history, [orphan], set())

@@ -1146,6 +1146,50 @@ def test_crafted_histories_are_refused_and_nothing_is_written_outside_the_target
     figures["hostile: commands run on crafted histories"] += len(results)
 
 
+# Refused by the strict tree check itself (git fsck --strict rejects them all),
+# not by a missing or unreadable object.
+_TREE_CHECK_NAMES = {
+    "duplicate-file",
+    "duplicate-file-and-dir",
+    "duplicate-apart",
+    "link-then-dir",
+    "dir-then-link",
+    "unsorted",
+    "case-duplicate",
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_fetch_from_a_crafted_history_adopts_nothing(
+    template: Path, tmp_path: Path, case: Case, figures: collections.Counter[str]
+) -> None:
+    """The crafted history as a remote: fetch keeps main and writes no version."""
+    w = craft(template, tmp_path / "remote", case)
+    local = tmp_path / "local"
+    shutil.copytree(template, local, symlinks=True)
+    root = local / "store"
+    history = root / "artifacts" / NAME / "history.git"
+    main = (history / "refs" / "heads" / "main").read_text()
+    versions = root / "artifacts" / NAME / "versions"
+    before = state_of(versions)
+    result = invoke(root, "fetch", NAME, str(w.history))
+    assert result.exit_code != 0, f"{case.name}: fetch adopted:\n{result.output}"
+    assert "Traceback" not in result.output + result.stderr
+    assert "internal error" not in result.stderr, result.stderr
+    if case.name in _TREE_CHECK_NAMES:
+        assert result.exit_code == 1
+        assert "refused remote history" in result.stderr, result.stderr
+    assert (history / "refs" / "heads" / "main").read_text() == main
+    assert state_of(versions) == before
+    assert [p.name for p in (history / "refs" / "tags").iterdir()] == [
+        p.name
+        for p in (
+            template / "store/artifacts" / NAME / "history.git/refs/tags"
+        ).iterdir()
+    ]
+    figures["hostile: crafted histories fetch refused"] += 1
+
+
 @pytest.mark.parametrize("case", UNWRITABLE_CASES, ids=lambda c: c.name)
 def test_trees_no_filesystem_can_hold_fail_cleanly_on_disk(
     template: Path, tmp_path: Path, case: Case, figures: collections.Counter[str]

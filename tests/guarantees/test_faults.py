@@ -132,8 +132,8 @@ def full_disk(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], _Disk]:
         real_write = os.write
 
         def fdopen(fd: int, mode: str = "r", buffering: int = -1, **_: Any) -> Any:
-            raw_mode = mode.replace("b", "").replace("t", "")
-            if "w" in raw_mode and "+" in raw_mode:
+            raw_mode = mode.replace("b", "").replace("t", "").replace("x", "w")
+            if "+" in raw_mode:
                 raw_mode = "r+"  # FileIO on an fd: no truncation either way
             raw = _FullRaw(fd, raw_mode, disk)
             if "+" in mode:
@@ -146,8 +146,24 @@ def full_disk(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], _Disk]:
             disk.take(len(memoryview(data)))
             return real_write(fd, data)
 
+        real_open = io.open
+        flags = {"w": os.O_CREAT | os.O_TRUNC, "x": os.O_CREAT | os.O_EXCL}
+
+        def open_(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+            if isinstance(file, int) or not set(mode) & set("wxa+"):
+                return real_open(file, mode, *args, **kwargs)
+            how = flags.get(mode[0], os.O_APPEND | os.O_CREAT if "a" in mode else 0)
+            how |= os.O_RDWR if "+" in mode else os.O_WRONLY
+            binary = fdopen(os.open(file, how, 0o666), mode.replace("t", "") + "b")
+            if "b" in mode:
+                return binary
+            encoding = kwargs.get("encoding") or (args[1] if len(args) > 1 else None)
+            return io.TextIOWrapper(binary, encoding=encoding or "utf-8")
+
         monkeypatch.setattr(os, "fdopen", fdopen)
         monkeypatch.setattr(os, "write", write)
+        monkeypatch.setattr(io, "open", open_)
+        monkeypatch.setattr("builtins.open", open_)
         return disk
 
     return install
@@ -185,6 +201,39 @@ def test_gc_on_a_full_disk_leaves_no_temporary_and_the_next_gc_works(
     assert code == 1
     assert err.splitlines() == [f"gitversions: error: {ENOSPC}"], err
     assert _leftovers(root) == []
+    assert unraisable == []
+    _check_whole(root)
+
+
+@pytest.mark.parametrize("free", [0, 100])
+def test_fetch_and_clone_on_a_full_disk_leave_nothing_behind(
+    tmp_path: Path,
+    full_disk: Callable[[int], _Disk],
+    unraisable: list[str],
+    capsys: pytest.CaptureFixture[str],
+    free: int,
+) -> None:
+    upstream = tmp_path / "up"
+    _make_store(upstream, tmp_path / "src", versions=2).close()
+    root = tmp_path / "store"
+    store = Store(root)
+    remote.clone(store, str(_history(upstream)), "demo")
+    store.close()
+    more = Store(upstream)
+    _write_files(tmp_path / "src", 9)
+    more.snapshot("demo", tmp_path / "src")
+    more.close()
+    capsys.readouterr()
+    full_disk(free)
+    assert _run(root, "fetch", "demo") == 1
+    assert _run(root, "clone", str(_history(upstream)), "copy") == 1
+    err = capsys.readouterr().err
+    import gc as python_gc
+
+    python_gc.collect()
+    assert err.splitlines() == [f"gitversions: error: {ENOSPC}"] * 2, err
+    assert _leftovers(root) == []
+    assert not (root / "artifacts" / "copy").exists()
     assert unraisable == []
     _check_whole(root)
 

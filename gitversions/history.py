@@ -130,8 +130,6 @@ def _harden_git_files() -> None:
     ``close`` leaves the lock when its flush or fsync fails. Here the lock is
     removed in any case: the data in it is being discarded anyway.
     """
-    if getattr(_GitFile, "_gitversions_hardened", False):
-        return
     original_close = _GitFile.close
 
     def abort(self: _GitFile) -> None:
@@ -155,10 +153,9 @@ def _harden_git_files() -> None:
 
     _GitFile.abort = abort  # type: ignore[method-assign]
     _GitFile.close = close  # type: ignore[method-assign]
-    _GitFile._gitversions_hardened = True  # type: ignore[attr-defined]
 
 
-_harden_git_files()
+_harden_git_files()  # once, at import
 _STAT_CACHE = "statcache"
 _COMMITS = "commits"
 _CHANGES = "changes"

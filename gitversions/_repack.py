@@ -114,7 +114,13 @@ def _pack_names(history: History) -> list[str]:
         names = os.listdir(history.objects_dir / "pack")
     except OSError:
         return []
-    return sorted(n[: -len(".pack")] for n in names if n.endswith(".pack"))
+    # Only real packs: a ``tmp*.pack`` is being written (or was left by a
+    # killed writer) and is neither merged nor counted.
+    return sorted(
+        n[: -len(".pack")]
+        for n in names
+        if n.startswith("pack-") and n.endswith(".pack")
+    )
 
 
 def _header(history: History, hex_id: str) -> tuple[bytes, int] | None:

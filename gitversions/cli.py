@@ -106,6 +106,31 @@ class Failure(click.ClickException):
         click.echo(f"gitversions: error: {message}", err=True, file=file)
 
 
+class Interrupted(click.ClickException):
+    """Ctrl-C: one line on stderr, exit status 130 (128 + SIGINT), as shells do."""
+
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__("interrupted")
+
+    def show(self, file: Any = None) -> None:
+        """Print ``gitversions: interrupted``."""
+        click.echo("gitversions: interrupted", err=True, file=file)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Tell whether ``exc`` is a Ctrl-C, or was raised while one unwound."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class Group(click.Group):
     """The command group: maps every error to a message and an exit status.
 
@@ -132,7 +157,18 @@ class Group(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the subcommand, translating errors."""
+        """Run the subcommand, translating errors; Ctrl-C anywhere is status 130."""
+        try:
+            result = self._invoke(ctx)
+            ctx.close()  # here, so that an error while closing is translated too
+            return result
+        except BaseException as exc:
+            if _interrupted(exc) and not isinstance(exc, click.exceptions.Exit):
+                raise Interrupted from None
+            raise
+
+    def _invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; map library, OS and unexpected errors to statuses."""
         try:
             return super().invoke(ctx)
         except GitVersionsError as exc:
@@ -144,8 +180,6 @@ class Group(click.Group):
             raise Failure(f"{exc.strerror or exc}{where}", 1) from exc
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
-        except KeyboardInterrupt:
-            raise click.Abort from None
         except Exception as exc:  # a bug: one line, details with -v
             env = ctx.find_object(Env)
             if env is not None and env.verbose:

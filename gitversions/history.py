@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from dulwich.errors import NotGitRepository
+from dulwich.file import _GitFile
 from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import Ref as GitRef
 from dulwich.repo import Repo
@@ -80,6 +82,7 @@ from .ids import (
     VersionIdRef,
     parse_ref,
 )
+from .lock import held_since
 from .paths import MAX_DEPTH, VERSION_FILENAME, check_component
 
 if TYPE_CHECKING:
@@ -109,6 +112,53 @@ _TAIL_BYTES = 16 << 10  # the end of the index read by a snapshot (~150 versions
 _DIRECT_READS = 32  # commits read from objects before loading the caches whole
 _SMALL_FILE = 8 << 20
 _CACHE_DIR = "gitversions"
+# What a writer killed or failed leaves in a history: git's lock files and
+# dulwich's temporary objects and packs, by directory (relative to the history).
+_TEMPORARIES = (
+    (".", "*.lock"),
+    ("refs", "**/*.lock"),
+    ("objects", f"{TMP_PREFIX}*"),
+    ("objects", "tmp_pack_*"),
+    ("objects/pack", "tmp*"),
+    ("objects/pack", "*.lock"),
+)
+
+
+def _harden_git_files() -> None:
+    """Make dulwich's lock files go away however a write fails.
+
+    ``_GitFile.abort`` closes the file before removing ``<name>.lock``: when the
+    close flushes into a full disk it raises, the lock stays, and every later
+    write of that file fails (and ``__del__`` prints "Exception ignored").
+    ``close`` leaves the lock when its flush or fsync fails. Here the lock is
+    removed in any case: the data in it is being discarded anyway.
+    """
+    original_close = _GitFile.close
+
+    def abort(self: _GitFile) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._file.close()
+        except (OSError, ValueError):
+            pass  # a flush into a full disk: the content is dropped anyway
+        finally:
+            with contextlib.suppress(OSError):
+                os.remove(self._lockfilename)
+
+    def close(self: _GitFile) -> None:
+        try:
+            original_close(self)
+        except BaseException:
+            abort(self)  # a no-op once the rename was done
+            raise
+
+    _GitFile.abort = abort  # type: ignore[method-assign]
+    _GitFile.close = close  # type: ignore[method-assign]
+
+
+_harden_git_files()  # once, at import
 _STAT_CACHE = "statcache"
 _COMMITS = "commits"
 _CHANGES = "changes"
@@ -421,17 +471,21 @@ class History:
             The opened history.
         """
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
-        repo = Repo.init_bare(str(tmp), mkdir=True, object_format=object_format)
         try:
-            repo.refs.set_symbolic_ref(GitRef(b"HEAD"), MAIN)
-            config = repo.get_config()
-            config.set((b"gc",), b"auto", b"0")
-            config.write_to_path()
-            (tmp / _CACHE_DIR).mkdir()
-        finally:
-            repo.close()
-        # The repository appears complete or not at all.
-        os.rename(tmp, path)
+            repo = Repo.init_bare(str(tmp), mkdir=True, object_format=object_format)
+            try:
+                repo.refs.set_symbolic_ref(GitRef(b"HEAD"), MAIN)
+                config = repo.get_config()
+                config.set((b"gc",), b"auto", b"0")
+                config.write_to_path()
+                (tmp / _CACHE_DIR).mkdir()
+            finally:
+                repo.close()
+            # The repository appears complete or not at all.
+            os.rename(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return cls.open(path)
 
     @classmethod
@@ -1177,18 +1231,28 @@ class History:
 
     # -- writing ------------------------------------------------------------
 
-    def clear_stale_locks(self) -> None:
-        """Remove lock files and temporaries of killed writers (call under the lock)."""
-        # Under our lock no other writer exists, so dulwich's own lock files
-        # and object temporaries are leftovers of a killed process.
-        for directory, pattern in (
-            (self.path, "*.lock"),
-            (self.path / "refs", "**/*.lock"),
-            (self.objects_dir, f"{TMP_PREFIX}*"),
-            (self.objects_dir / "pack", "*.lock"),
-        ):
-            for leftover in directory.glob(pattern):
+    def clear_stale_locks(self, *, failed: bool = False) -> None:
+        """Remove the lock files and temporaries of ended writers (hold the lock).
+
+        Only the holder of the artifact's lock writes, so the lock files and
+        object temporaries older than our taking of the lock are leftovers of a
+        killed or failed process; a newer one (of a process writing without the
+        lock, as plain git may) is left alone.
+
+        Args:
+            failed: The command holding the lock failed: its own temporaries
+                go too, whatever their age.
+        """
+        since = held_since(self.path.parent / ".lock")
+        for directory, pattern in _TEMPORARIES:
+            for leftover in (self.path / directory).glob(pattern):
                 with contextlib.suppress(OSError):
+                    if (
+                        not failed
+                        and since is not None
+                        and leftover.stat().st_mtime >= since
+                    ):
+                        continue
                     leftover.unlink()
 
     def _move_main(self, old: str | None, new: str) -> bool:

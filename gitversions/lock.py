@@ -17,9 +17,18 @@ from pathlib import Path
 
 from .errors import LockTimeoutError
 
-__all__ = ["artifact_lock"]
+__all__ = ["artifact_lock", "held_since"]
 
 _POLL_SECONDS = 0.02
+
+# When this process took each lock it holds (by absolute path): a writer's
+# temporaries older than that belong to an earlier, finished holder.
+_HELD: dict[str, float] = {}
+
+
+def held_since(path: Path) -> float | None:
+    """Return when this process took the lock at ``path``, or None if not held."""
+    return _HELD.get(os.path.abspath(path))
 
 
 def _try_lock(fd: int) -> bool:
@@ -95,10 +104,13 @@ def artifact_lock(path: Path, timeout: float, what: str) -> Iterator[None]:
         LockTimeoutError: If the lock is still held after ``timeout`` seconds.
     """
     fd = _open_locked(path, timeout, what)
+    key = os.path.abspath(path)
+    _HELD[key] = time.time()
     try:
         # Tell a waiting process who holds the lock.
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} ({' '.join(sys.argv[:3])})\n".encode(), 0)
         yield
     finally:
+        _HELD.pop(key, None)
         os.close(fd)  # closing the descriptor releases the lock

@@ -78,7 +78,7 @@ from .history import History, Version, check_tree_entries
 from .ids import VersionId
 from .materialize import ExportResult, remove_tree
 from .paths import MAX_DEPTH
-from .store import HISTORY, Artifact, Store
+from .store import ARTIFACTS, HISTORY, LOCK, Artifact, Store
 from .transport import build_config, local_path, redact_url, url_kind, with_client
 
 __all__ = [
@@ -1338,15 +1338,34 @@ def clone(
         if not source.exists():
             raise NotFoundError(f"{url}: no such repository or bundle")
         url = str(source.absolute())
+    new_dirs = [
+        p for p in (store.root, store.root / ARTIFACTS, artifact.home) if not p.exists()
+    ]
     with artifact.lock():
         if artifact.exists():
             raise InputError(f"artifact {name!r} already exists in {store.root}")
         for leftover in artifact.home.glob(f".{HISTORY}.tmp-*"):
             remove_tree(leftover)
-        result = _clone_into(artifact, url, store.config.object_format, progress)
+        try:
+            result = _clone_into(artifact, url, store.config.object_format, progress)
+        except BaseException:
+            _forget_artifact(artifact, new_dirs)
+            raise
     if result.adopted and store.config.auto_export:
         result.exported = artifact.export()
     return result
+
+
+def _forget_artifact(artifact: Artifact, new_dirs: list[Path]) -> None:
+    """Undo a failed clone: its lock file and the directories it created.
+
+    A waiter on the lock notices its file is gone and takes a new one.
+    """
+    with contextlib.suppress(OSError):
+        (artifact.home / LOCK).unlink()
+    for path in reversed(new_dirs):
+        with contextlib.suppress(OSError):
+            path.rmdir()  # only if empty
 
 
 def _clone_into(

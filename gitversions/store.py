@@ -145,13 +145,22 @@ class Artifact:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the artifact's writer lock (creating the artifact's home)."""
+        """Hold the artifact's writer lock (creating the artifact's home).
+
+        A command that fails or is interrupted under the lock leaves no lock
+        file or temporary in the history (a full disk must not stay full).
+        """
         from .lock import artifact_lock
 
         with artifact_lock(
             self.home / LOCK, self.store.config.lock_timeout, f"artifact {self.name!r}"
         ):
-            yield
+            try:
+                yield
+            except BaseException:
+                if self._history is not None:
+                    self._history.clear_stale_locks(failed=True)
+                raise
 
     # -- reading --------------------------------------------------------------
 

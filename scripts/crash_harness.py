@@ -114,7 +114,8 @@ def install_kill_hooks(
         counts: Filled with the number of calls per operation.
         kill_path: Only calls whose path arguments contain this text count
             towards ``kill_at`` (any operation unless ``kill_op`` is given).
-        sig: The signal: SIGKILL, or SIGSTOP to freeze the process there.
+        sig: The signal: SIGKILL, SIGSTOP to freeze the process there, or
+            SIGINT (a Ctrl-C: the command unwinds).
     """
     guard = threading.Lock()
     real_kill, getpid = os.kill, os.getpid
@@ -177,7 +178,7 @@ def wrap_main(argv: Sequence[str]) -> None:
     parser.add_argument("--when", default="before", choices=("before", "after", "half"))
     parser.add_argument("--counts", default=None, help="write call counts here")
     parser.add_argument("--kill-path", default=None, help="kill at a call on this path")
-    parser.add_argument("--signal", default="KILL", choices=("KILL", "STOP"))
+    parser.add_argument("--signal", default="KILL", choices=("KILL", "STOP", "INT"))
     parser.add_argument("args", nargs=argparse.REMAINDER)
     ns = parser.parse_args(argv)
     args = ns.args[1:] if ns.args[:1] == ["--"] else ns.args
@@ -200,7 +201,9 @@ def wrap_main(argv: Sequence[str]) -> None:
                 json.dump(dict(counts), f)
 
         atexit.register(dump)
-    sig = signal.SIGKILL if ns.signal == "KILL" else signal.SIGSTOP
+    sig = {"KILL": signal.SIGKILL, "STOP": signal.SIGSTOP, "INT": signal.SIGINT}[
+        ns.signal
+    ]
     install_kill_hooks(ns.kill_op, ns.kill_at, ns.when, counts, ns.kill_path, sig)
     gitversions.cli.main(list(args))
 
@@ -224,7 +227,8 @@ def wrap_argv(
         kill_at: Which call (1-based).
         when: ``before``, ``after`` or ``half`` (a torn write).
         kill_path: Kill at a call whose path contains this text.
-        sig: ``KILL``, or ``STOP`` to freeze the process there.
+        sig: ``KILL``, ``STOP`` to freeze the process there, or ``INT`` (a
+            Ctrl-C).
         counts: Write the call counts here when the command ends normally.
     """
     argv = [

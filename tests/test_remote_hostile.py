@@ -188,8 +188,8 @@ def test_clone_refuses_hostile_history(setup, tmp_path: Path, case: str):
     with pytest.raises(UnsafePathError, match="refused remote history"):
         remote.clone(target, str(origin), "skill")
     assert not target.artifact("skill").exists()
-    leftovers = [p.name for p in (target.root / "artifacts" / "skill").iterdir()]
-    assert leftovers == [".lock"]
+    # A failed clone leaves nothing: not even the lock or the artifact's directory.
+    assert not (target.root / "artifacts" / "skill").exists()
     assert everything(outside) == {"keep.txt": b"untouched\n"}
 
 

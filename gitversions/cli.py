@@ -574,6 +574,8 @@ def restore(env: Env, name: str, ref: str, dest: str, force: bool) -> None:
 
     DEST is replaced only once the new content is complete. If DEST holds
     content that no version of NAME records, restore refuses unless --force.
+    What snapshots leave out (.git, and paths matching the store's exclude
+    patterns such as .env or node_modules) is always kept.
 
     \b
     Example:

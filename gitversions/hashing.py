@@ -48,6 +48,7 @@ __all__ = [
     "SourceChanged",
     "content_hash",
     "encode_tree",
+    "excluded_paths",
     "hash_blob_file",
     "hash_object",
     "hash_source",
@@ -151,6 +152,45 @@ def _excluded(rel: str, name: str, patterns: Sequence[str]) -> bool:
     return False
 
 
+def _left_out(raw: bytes, rel: str, name: str, patterns: Sequence[str]) -> bool:
+    # git metadata is never content, in any case; then the store's patterns.
+    return raw.lower() == b".git" or _excluded(rel, name, patterns)
+
+
+def excluded_paths(top: Path, exclude: Sequence[str] = ()) -> list[str]:
+    """List what a snapshot of directory ``top`` would leave out, top-most first.
+
+    These are the ``.git`` entries (at any depth) and the paths matching
+    ``exclude``; below an excluded directory nothing more is listed. Symlinks
+    are never followed. Restore carries these paths over into the new copy, so
+    content that no version can record is never lost.
+
+    Args:
+        top: A directory.
+        exclude: The store's patterns, as in :func:`scan_source`.
+
+    Returns:
+        Paths relative to ``top``, with ``/`` separators.
+    """
+    found: list[str] = []
+    stack: list[tuple[bytes, str]] = [(os.fsencode(top), "")]
+    while stack:
+        path, rel = stack.pop()
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue  # unreadable: the content check before a restore names it
+        for entry in entries:
+            name = os.fsdecode(entry.name)
+            child = f"{rel}/{name}" if rel else name
+            if _left_out(entry.name, child, name, exclude):
+                found.append(child)
+            elif entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, child))
+    return found
+
+
 def _decode_name(raw: bytes, where: str) -> str:
     try:
         return raw.decode("utf-8")
@@ -174,11 +214,11 @@ def _scan_dir(path: bytes, rel: str, exclude: Sequence[str], depth: int) -> DirN
         ) from exc
     for entry in entries:
         raw = entry.name
-        if raw.lower() == b".git":  # git metadata is never content, in any case
+        if raw.lower() == b".git":  # before decoding: a .git is never content
             continue
         name = _decode_name(raw, rel or ".")
         child_rel = f"{rel}/{name}" if rel else name
-        if _excluded(child_rel, name, exclude):
+        if _left_out(raw, child_rel, name, exclude):
             continue
         reason = check_component(raw)
         if reason:

@@ -33,7 +33,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, Protocol
@@ -183,11 +183,13 @@ def exchange_paths(a: Path, b: Path) -> bool:
     return result == 0
 
 
-def _replace_dir(new: Path, target: Path, keep: tuple[str, ...] = ()) -> None:
+def _replace_dir(new: Path, target: Path, keep: Sequence[str] = ()) -> None:
     """Put directory ``new`` at ``target``, atomically where possible.
 
-    Entries named in ``keep`` are moved from the old directory into the new one
-    after the swap (a working copy's ``.git``), so they are never lost.
+    Entries named in ``keep`` (relative paths: a working copy's ``.git``, the
+    content a snapshot excludes) are moved from the old directory into the new
+    one after the swap, their parent directories made as needed, so they are
+    never lost. One the new content already holds stays in the old copy.
     """
     if not target.exists() and not target.is_symlink():
         os.rename(new, target)
@@ -199,8 +201,13 @@ def _replace_dir(new: Path, target: Path, keep: tuple[str, ...] = ()) -> None:
         os.rename(target, old)
         os.rename(new, target)
     for name in keep:
-        if (old / name).exists() or (old / name).is_symlink():
-            os.rename(old / name, target / name)
+        there = target / name
+        if not (old / name).is_symlink() and not (old / name).exists():
+            continue
+        if there.is_symlink() or there.exists():
+            continue  # the version's own entry (restore --force chose it)
+        there.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(old / name, there)
     remove_tree(old)
 
 
@@ -1074,7 +1081,11 @@ def clean_stale_siblings(dest: Path) -> list[Path]:
 
 
 def restore_content(
-    reader: VersionReader, version: Version, kind: str, dest: Path
+    reader: VersionReader,
+    version: Version,
+    kind: str,
+    dest: Path,
+    keep: Sequence[str] = (".git",),
 ) -> Path:
     """Write a version's content at ``dest``, replacing it only once complete.
 
@@ -1084,6 +1095,8 @@ def restore_content(
         kind: ``"file"`` for a single-file artifact, else ``"dir"``.
         dest: For a directory artifact, the directory to replace; for a single
             file, the file to replace or a directory to write it into.
+        keep: Paths of a directory ``dest`` (relative) carried over into the
+            new copy: its ``.git`` and whatever snapshots exclude.
 
     Returns:
         The path written.
@@ -1124,6 +1137,6 @@ def restore_content(
     except BaseException:
         remove_tree(tmp)
         raise
-    _replace_dir(tmp, dest, keep=(".git",))
+    _replace_dir(tmp, dest, keep=keep)
     fsync_dir(dest.parent)
     return dest

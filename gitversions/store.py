@@ -35,6 +35,7 @@ from .hashing import (
     MODE_LINK,
     FileNode,
     content_hash,
+    excluded_paths,
     hash_blob_file,
     scan_source,
 )
@@ -352,19 +353,47 @@ class Artifact:
             target = dest / entries[0].path if len(entries) == 1 else dest
         if not force and (target.exists() or target.is_symlink()):
             self._check_recorded(target, kind)
-        return version, restore_content(self.history, version, kind, dest)
+        keep: list[str] = []
+        if kind == "dir" and dest.is_dir() and not dest.is_symlink():
+            keep = self._carried_over(version, dest, force=force)
+        return version, restore_content(self.history, version, kind, dest, keep)
+
+    def _carried_over(self, version: Version, dest: Path, *, force: bool) -> list[str]:
+        """What of ``dest`` no snapshot records, to carry into the restored copy.
+
+        ``.git`` and excluded paths (``.env``, ``*.log``, ``node_modules``) are
+        not the artifact's content, so a restore keeps them, as a git checkout
+        keeps ignored files. One the version itself holds a file or directory
+        at (after a change of ``exclude``) is refused unless ``force``.
+        """
+        keep = excluded_paths(dest, self.store.config.exclude)
+        if not keep:
+            return keep
+        files: set[str] = set()
+        dirs: set[str] = set()
+        for entry in self.history.iter_tree(version.tree):
+            files.add(entry.path)
+            parts = entry.path.split("/")
+            dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+
+        def clashes(path: str) -> bool:
+            # The path itself is the version's, or a parent of it is a file there.
+            parts = path.split("/")
+            prefixes = ("/".join(parts[:i]) for i in range(1, len(parts)))
+            return path in files or path in dirs or any(p in files for p in prefixes)
+
+        clash = [path for path in keep if clashes(path)]
+        if clash and not force:
+            raise DestinationError(
+                f"{dest / clash[0]} is excluded from snapshots but version "
+                f"{version.id} holds that path; move it away first, or pass "
+                "--force to replace it with the version's"
+            )
+        return [path for path in keep if path not in clash]
 
     def _check_recorded(self, dest: Path, kind: str) -> None:
         if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
             return
-        if dest.is_dir() and not dest.is_symlink():
-            nested = _nested_git(dest)
-            if nested is not None:
-                raise DestinationError(
-                    f"{dest} holds a git repository at {nested}, which restore "
-                    "would delete (only a .git at the top is kept); move it away "
-                    "first, or pass --force"
-                )
         if kind == "file" and dest.is_file() and not dest.is_symlink():
             # A command or agent file may be restored under another name:
             # compare its content with every version's single blob.
@@ -632,18 +661,6 @@ class Artifact:
                 "pruned_objects": len(stats.pruned_objects),
                 "packed_tags": stats.packed_tags,
             }
-
-
-def _nested_git(top: Path) -> Path | None:
-    """Return a ``.git`` below ``top`` (not at its top), if there is one."""
-    for root, dirs, files in os.walk(top):
-        if Path(root) == top:
-            dirs[:] = [d for d in dirs if d.lower() != ".git"]
-            continue
-        for name in dirs + files:
-            if name.lower() == ".git":
-                return Path(root) / name
-    return None
 
 
 def _check_history(history: History, versions: list[Version]) -> list[str]:

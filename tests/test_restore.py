@@ -183,12 +183,9 @@ def test_nested_git_dir_is_not_lost_silently(skill, tmp_path: Path) -> None:
     run_git("init", "-q", cwd=nested)
     (nested / ".git" / "my-notes").write_text("precious\n")
     notes = nested / ".git" / "my-notes"
-    try:
-        artifact.restore("v2", src)
-    except DestinationError:
-        assert notes.read_text() == "precious\n"
-        return
-    assert notes.exists(), "restore without --force deleted a nested .git"
+    artifact.restore("v1", src)  # v1 has no extra/: the .git is carried over
+    assert notes.read_text() == "precious\n"
+    artifact.restore("v2", src, force=True)
     assert notes.read_text() == "precious\n"
 
 
@@ -420,3 +417,110 @@ def test_kind_is_inferred_in_a_store_built_from_a_git_clone(command, tmp_path):
     clone.restore(str(versions[0].id), dest)
     assert dest.is_file()
     assert dest.read_text() == "# /review v1\n"
+
+
+# -- excluded content (issue: restore deleted .env, *.log, node_modules) ------------
+
+
+def _excluding_store(tmp_path: Path, patterns: str) -> Store:
+    root = tmp_path / "excl-store"
+    root.mkdir()
+    (root / "gitversions.toml").write_text(f"exclude = {patterns}\n")
+    return Store(root)
+
+
+def _excluded_skill(tmp_path: Path) -> tuple[Store, Path]:
+    store = _excluding_store(tmp_path, '[".env", "*.log", "node_modules"]')
+    src = tmp_path / "work" / "sk"
+    (src / "scripts").mkdir(parents=True)
+    (src / "SKILL.md").write_text("v1\n")
+    store.snapshot("sk", src, timestamp=T0)
+    (src / "SKILL.md").write_text("v2\n")
+    (src / "scripts" / "run.py").write_text("print(2)\n")
+    store.snapshot("sk", src, timestamp=T0 + 60)
+    # Content no snapshot records: secrets, logs, dependencies, at any depth.
+    (src / ".env").write_text("TOKEN=secret\n")
+    (src / "run.log").write_text("log\n")
+    (src / "scripts" / "debug.log").write_text("deep log\n")
+    (src / "node_modules" / "pkg").mkdir(parents=True)
+    (src / "node_modules" / "pkg" / "index.js").write_text("module.exports = 1\n")
+    return store, src
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_restore_keeps_excluded_content(tmp_path: Path, force: bool) -> None:
+    store, src = _excluded_skill(tmp_path)
+    artifact = store.artifact("sk")
+    artifact.restore("v1", src, force=force)
+    assert (src / "SKILL.md").read_text() == "v1\n"
+    assert not (src / "scripts" / "run.py").exists()  # v1 has no scripts/
+    assert (src / ".env").read_text() == "TOKEN=secret\n"
+    assert (src / "run.log").read_text() == "log\n"
+    # scripts/ is gone from v1 but its excluded file is carried over.
+    assert (src / "scripts" / "debug.log").read_text() == "deep log\n"
+    assert (src / "node_modules" / "pkg" / "index.js").exists()
+    # The restored copy still hashes as v1: what was kept is not content.
+    assert content_hash(src, store.config.exclude) == artifact.resolve("v1").hash
+    assert not [p for p in src.parent.iterdir() if p.name != "sk"]  # no leftovers
+    store.close()
+
+
+def test_restore_keeps_excluded_content_on_the_command_line(
+    tmp_path: Path, invoke
+) -> None:
+    store, src = _excluded_skill(tmp_path)
+    store.close()
+    result = invoke("--root", str(store.root), "restore", "sk", "v1", str(src))
+    assert result.exit_code == 0, result.output
+    assert (src / ".env").read_text() == "TOKEN=secret\n"
+    assert (src / "node_modules" / "pkg" / "index.js").exists()
+
+
+def test_an_excluded_path_the_version_holds_is_refused_unless_forced(
+    tmp_path: Path,
+) -> None:
+    # v1 recorded notes.log before *.log was excluded; the working copy's own
+    # notes.log (now excluded) would be replaced by the version's.
+    root = tmp_path / "s"
+    store = Store(root)
+    src = tmp_path / "sk"
+    src.mkdir()
+    (src / "SKILL.md").write_text("one\n")
+    (src / "notes.log").write_text("recorded\n")
+    store.snapshot("sk", src, timestamp=T0)
+    store.close()
+    (root / "gitversions.toml").write_text('exclude = ["*.log"]\n')
+    store = Store(root)
+    (src / "SKILL.md").write_text("two\n")
+    store.snapshot("sk", src, timestamp=T0 + 60)  # notes.log no longer recorded
+    (src / "notes.log").write_text("mine, unrecorded\n")
+    artifact = store.artifact("sk")
+    with pytest.raises(DestinationError, match=r"notes\.log.*excluded"):
+        artifact.restore("v1", src)
+    assert (src / "notes.log").read_text() == "mine, unrecorded\n"
+    artifact.restore("v1", src, force=True)
+    assert (src / "notes.log").read_text() == "recorded\n"
+    store.close()
+
+
+def test_excluded_directory_under_a_path_that_is_a_file_in_the_version(
+    tmp_path: Path,
+) -> None:
+    store = _excluding_store(tmp_path, '["cache"]')
+    src = tmp_path / "sk"
+    src.mkdir()
+    (src / "SKILL.md").write_text("one\n")
+    (src / "data").write_text("a file in v1\n")
+    store.snapshot("sk", src, timestamp=T0)
+    (src / "data").unlink()
+    (src / "data" / "cache").mkdir(parents=True)
+    (src / "data" / "cache" / "x").write_text("cached\n")
+    (src / "data" / "kept.md").write_text("recorded in v2\n")
+    store.snapshot("sk", src, timestamp=T0 + 60)
+    artifact = store.artifact("sk")
+    with pytest.raises(DestinationError, match="cache"):
+        artifact.restore("v1", src)
+    assert (src / "data" / "cache" / "x").read_text() == "cached\n"
+    artifact.restore("v1", src, force=True)
+    assert (src / "data").read_text() == "a file in v1\n"
+    store.close()

@@ -17,12 +17,14 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .errors import CorruptionError
+from ._dirfd import opened_dir, same_file, step
+from .errors import CorruptionError, UnsafePathError
 
 __all__ = [
     "LOOSE_COMPRESSION",
     "TMP_PREFIX",
     "atomic_write",
+    "atomic_write_at",
     "blob_header_size",
     "fsync_dir",
     "iter_loose_blob",
@@ -46,30 +48,47 @@ def atomic_write(path: Path, chunks: Iterable[bytes], mode: int = 0o644) -> None
 
     Readers see the old file or the new one, never a part; a crash leaves at
     most a hidden ``.<name>.tmp-*`` beside it. A symlink at ``path`` is
-    replaced, never written through.
+    replaced, never written through; the directory is opened once and every
+    step works relative to it, so a directory swapped in meanwhile is not
+    written to.
 
     Args:
         path: The file to (re)place.
         chunks: Its new content.
         mode: Its permission bits.
     """
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    with opened_dir(path.parent, follow=True) as dir_fd:
+        atomic_write_at(dir_fd, path.name, chunks, mode)
+
+
+def atomic_write_at(
+    dir_fd: int, name: str, chunks: Iterable[bytes], mode: int = 0o644
+) -> None:
+    """:func:`atomic_write` of ``name`` inside the open directory ``dir_fd``."""
+    tmp = f".{name}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
-        fd = os.open(tmp, flags, 0o600)
+        fd = os.open(tmp, flags | getattr(os, "O_NOFOLLOW", 0), 0o600, dir_fd=dir_fd)
         try:
             for chunk in chunks:
                 _write_all(fd, chunk)
             os.fchmod(fd, mode)
             os.fsync(fd)
+            step("replace", name)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            # Still open, so its inode cannot have been reused by a swapped-in name.
+            if not same_file(os.lstat(name, dir_fd=dir_fd), os.fstat(fd)):
+                raise UnsafePathError(
+                    f"{name} changed while gitversions was writing it (its "
+                    "temporary was replaced); nothing was written through it"
+                )
         finally:
             os.close(fd)
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            os.unlink(tmp, dir_fd=dir_fd)
         raise
-    fsync_dir(path.parent)
+    os.fsync(dir_fd)
 
 
 def fsync_dir(path: Path) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import bz2
 import contextlib
-import ctypes
 import filecmp
 import gzip
 import hashlib
@@ -38,6 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, Protocol
 
+from ._dirfd import (
+    TreeBuilder,
+    lstat_at,
+    opened_dir,
+    remove_at,
+    same_file,
+    step,
+    swap_in,
+)
 from ._loose import atomic_write, fsync_dir
 from .errors import CorruptionError, DestinationError, UnsafePathError
 from .hashing import MODE_EXEC, MODE_LINK
@@ -53,7 +61,6 @@ __all__ = [
     "VersionReader",
     "archive_version_id",
     "clean_stale_siblings",
-    "exchange_paths",
     "latest_name",
     "remove_tree",
     "stored_form",
@@ -160,57 +167,6 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path, onerror=retry)  # onexc needs Python 3.12
 
 
-_libc_renameat2: Callable[..., int] | Literal[False] | None = False
-
-
-def exchange_paths(a: Path, b: Path) -> bool:
-    """Atomically swap two existing paths; False where the system cannot.
-
-    Uses ``renameat2(RENAME_EXCHANGE)`` on Linux.
-    """
-    global _libc_renameat2
-    if _libc_renameat2 is False:
-        try:
-            _libc_renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-        except (AttributeError, OSError):  # pragma: no cover - non-glibc systems
-            _libc_renameat2 = None
-    if _libc_renameat2 is None:  # pragma: no cover - non-glibc systems
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    result = _libc_renameat2(
-        at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange
-    )
-    return result == 0
-
-
-def _replace_dir(new: Path, target: Path, keep: Sequence[str] = ()) -> None:
-    """Put directory ``new`` at ``target``, atomically where possible.
-
-    Entries named in ``keep`` (relative paths: a working copy's ``.git``, the
-    content a snapshot excludes) are moved from the old directory into the new
-    one after the swap, their parent directories made as needed, so they are
-    never lost. One the new content already holds stays in the old copy.
-    """
-    if not target.exists() and not target.is_symlink():
-        os.rename(new, target)
-        return
-    if exchange_paths(new, target):
-        old = new  # now holds the old content
-    else:
-        old = target.with_name(f".{target.name}{TMP_MARK}old-{os.urandom(4).hex()}")
-        os.rename(target, old)
-        os.rename(new, target)
-    for name in keep:
-        there = target / name
-        if not (old / name).is_symlink() and not (old / name).exists():
-            continue
-        if there.is_symlink() or there.exists():
-            continue  # the version's own entry (restore --force chose it)
-        there.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(old / name, there)
-    remove_tree(old)
-
-
 def _link_target(reader: VersionReader, entry: TreeEntry) -> bytes:
     target = b"".join(reader.iter_blob(entry.blob))
     if b"\0" in target or not target:
@@ -221,78 +177,78 @@ def _link_target(reader: VersionReader, entry: TreeEntry) -> bytes:
 def write_content(
     reader: VersionReader,
     version: Version,
-    dest: Path,
+    dest_fd: int,
     *,
     read_only: bool,
     extra: Iterable[tuple[str, bytes]] = (),
     link_from: dict[tuple[str, int], Path] | None = None,
 ) -> None:
-    """Write a version's files into ``dest``, an empty directory this process made.
+    """Write a version's files into an empty directory this process made.
+
+    Everything is created relative to ``dest_fd`` and the directories opened
+    below it, never through a symlink, so a name swapped while this runs
+    cannot send a write outside the directory (see :mod:`._dirfd`).
 
     Args:
         reader: Where the version is read from.
         version: The version.
-        dest: The (new, empty) directory to fill.
+        dest_fd: The (new, empty) directory to fill, opened.
         read_only: Make files read-only (materialized versions) or not (restore).
         extra: More ``(name, bytes)`` files for the top level (``.version.toml``).
         link_from: Read-only files of an earlier materialized version by
             ``(blob, mode)``: a file with the same blob and mode is hardlinked
             from there instead of written (copied where linking fails).
     """
-    made = {dest}
-    jobs: list[tuple[Path, str, int]] = []
-    for entry in reader.iter_tree(version.tree):
-        parts = entry.path.split("/")
-        parent = dest
-        for part in parts[:-1]:
-            parent = parent / part
-            if parent not in made:
-                try:
-                    os.mkdir(parent, 0o755)
-                except FileExistsError:
-                    raise UnsafePathError(
-                        f"tree entry {entry.path!r} would write through {part!r}"
-                    ) from None
-                made.add(parent)
-        path = parent / parts[-1]
-        if entry.mode == MODE_LINK:
-            os.symlink(_link_target(reader, entry), os.fsencode(path))
-            continue
-        mode = 0o755 if entry.mode == MODE_EXEC else 0o644
-        jobs.append((path, entry.blob, mode & 0o555 if read_only else mode))
-
     links = link_from or {}
-
-    def write(job: tuple[Path, str, int]) -> None:
-        path, blob, mode = job
-        source = links.get((blob, mode))
-        if source is not None and _link_file(source, path, mode):
-            return
-        _write_file(path, reader.iter_blob(blob), mode)
-
-    # Decompression, writes and fsyncs release the GIL and wait on the disk:
-    # a few threads overlap them. Every path is new and distinct, so the jobs
-    # never touch the same file.
-    if len(jobs) > 2:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(4) as pool:
-            list(pool.map(write, jobs))
-    else:
-        for job in jobs:
-            write(job)
-    for name, data in extra:
-        if (dest / name).exists() or (dest / name).is_symlink():
-            raise UnsafePathError(
-                f"version {version.id} holds {name!r} at its top, a name reserved "
-                "for gitversions metadata"
+    builder = TreeBuilder(dest_fd)
+    try:
+        for entry in reader.iter_tree(version.tree):
+            *parents, name = entry.path.split("/")
+            where = builder.directory(parents)
+            if entry.mode == MODE_LINK:
+                os.symlink(_link_target(reader, entry), name, dir_fd=where.fd)
+                continue
+            mode = 0o755 if entry.mode == MODE_EXEC else 0o644
+            job = _file_job(
+                reader, name, entry.blob, mode & 0o555 if read_only else mode, links
             )
-        _write_file(dest / name, iter((data,)), 0o444 if read_only else 0o644)
-    for directory in sorted(made, key=lambda p: len(p.parts), reverse=True):
-        fsync_dir(directory)
+            builder.run(where, job, threaded=True)
+        for name, data in extra:
+            where = builder.directory(())
+            if lstat_at(where.fd, name) is not None:
+                raise UnsafePathError(
+                    f"version {version.id} holds {name!r} at its top, a name reserved "
+                    "for gitversions metadata"
+                )
+            mode = 0o444 if read_only else 0o644
+            builder.run(where, _data_job(name, data, mode), threaded=False)
+        builder.finish()
+    finally:
+        builder.close()
 
 
-def _link_file(source: Path, path: Path, mode: int) -> bool:
+def _file_job(
+    reader: VersionReader,
+    name: str,
+    blob: str,
+    mode: int,
+    links: dict[tuple[str, int], Path],
+) -> Callable[[int], None]:
+    def job(dir_fd: int) -> None:
+        step("write", name)
+        source = links.get((blob, mode))
+        if source is not None and _link_file(source, dir_fd, name, mode):
+            return
+        _write_file(dir_fd, name, reader.iter_blob(blob), mode)
+
+    return job
+
+
+def _data_job(name: str, data: bytes, mode: int) -> Callable[[int], None]:
+    return lambda dir_fd: _write_file(dir_fd, name, (data,), mode)
+
+
+def _link_file(source: Path, dir_fd: int, name: str, mode: int) -> bool:
     """Hardlink an identical read-only file of another version; False to copy.
 
     Versions share the inode, which is safe while it stays read-only: a file
@@ -303,21 +259,19 @@ def _link_file(source: Path, path: Path, mode: int) -> bool:
         st = os.lstat(source)
         if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != mode:
             return False
-        os.link(source, path, follow_symlinks=False)
+        os.link(source, name, dst_dir_fd=dir_fd, follow_symlinks=False)
     except OSError:  # EXDEV, EPERM, EMLINK, a filesystem without links
         return False
     return True
 
 
-def _write_file(
-    path: Path, chunks: Iterable[bytes], mode: int, *, sync: bool = True
-) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+def _write_file(dir_fd: int, name: str, chunks: Iterable[bytes], mode: int) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
-        fd = os.open(path, flags, 0o600)
+        fd = os.open(name, flags | getattr(os, "O_NOFOLLOW", 0), 0o600, dir_fd=dir_fd)
     except FileExistsError:
         raise UnsafePathError(
-            f"refusing to overwrite {path.name!r}: duplicate entry"
+            f"refusing to overwrite {name!r}: duplicate entry"
         ) from None
     try:
         for chunk in chunks:
@@ -325,8 +279,7 @@ def _write_file(
             while view:
                 view = view[os.write(fd, view) :]
         os.fchmod(fd, mode)
-        if sync:
-            os.fsync(fd)
+        os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -645,7 +598,7 @@ class Materializer:
         return {}
 
     def _tmp(self, label: str) -> Path:
-        return self.target / f".{label}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
+        return self.target / f".{label}{self._tmp_mark()}"
 
     def clean_leftovers(self) -> list[str]:
         """Remove temporaries a killed export left behind (call under the lock)."""
@@ -712,24 +665,44 @@ class Materializer:
     def _write_dir(
         self, version: Version, meta: str, links: dict[tuple[str, int], Path]
     ) -> None:
+        self._build_dir(
+            version, str(version.id), meta, links, f".{version.id}{self._tmp_mark()}"
+        )
+
+    def _tmp_mark(self) -> str:
+        return f"{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
+
+    def _build_dir(
+        self,
+        version: Version,
+        name: str,
+        meta: str,
+        links: dict[tuple[str, int], Path],
+        tmp: str,
+    ) -> None:
+        """Write a version and its ``.version.toml`` at ``tmp``, then at ``name``."""
         self.target.mkdir(parents=True, exist_ok=True)
-        tmp = self._tmp(str(version.id))
-        os.mkdir(tmp, 0o755)
-        try:
-            write_content(
-                self.reader,
-                version,
-                tmp,
-                read_only=True,
-                extra=[(VERSION_FILENAME, meta.encode("utf-8"))],
-                link_from=links,
-            )
-            final = self.target / str(version.id)
-            _replace_dir(tmp, final)
-            fsync_dir(self.target)
-        except BaseException:
-            remove_tree(tmp)
-            raise
+        with opened_dir(self.target, follow=True) as parent_fd:
+            os.mkdir(tmp, 0o755, dir_fd=parent_fd)
+            new_st = os.lstat(tmp, dir_fd=parent_fd)
+            try:
+                with opened_dir(tmp, dir_fd=parent_fd) as new_fd:
+                    if not same_file(os.fstat(new_fd), new_st):
+                        raise UnsafePathError(f"{tmp} was replaced while being made")
+                    write_content(
+                        self.reader,
+                        version,
+                        new_fd,
+                        read_only=True,
+                        extra=[(VERSION_FILENAME, meta.encode("utf-8"))],
+                        link_from=links,
+                    )
+                    swap_in(parent_fd, tmp, new_st, name)
+            except BaseException:
+                with contextlib.suppress(OSError, UnsafePathError):
+                    remove_at(parent_fd, tmp, expect=new_st)
+                raise
+            os.fsync(parent_fd)
 
     def repair(self, versions: Iterable[Version]) -> list[str]:
         """Rewrite every damaged materialized version, in the form it is in.
@@ -921,16 +894,15 @@ class Materializer:
 
     def _put_latest(self, tmp: Path, path: Path) -> None:
         """Replace ``latest`` (a link, file or directory) with ``tmp`` atomically."""
-        try:
-            if path.is_dir() and not path.is_symlink():
-                _replace_dir(tmp, path)
-            else:
-                os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-        fsync_dir(self.target)
+        with opened_dir(self.target, follow=True) as parent_fd:
+            try:
+                new_st = os.lstat(tmp.name, dir_fd=parent_fd)
+                swap_in(parent_fd, tmp.name, new_st, path.name)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp.name, dir_fd=parent_fd)
+                raise
+            os.fsync(parent_fd)
 
     def _copy_latest(self, version: Version, path: Path) -> None:
         if self.form is not None:
@@ -950,22 +922,8 @@ class Materializer:
                 raise
             self._put_latest(tmp, path)
             return
-        tmp = self._tmp(LATEST)
-        os.mkdir(tmp, 0o755)
-        try:
-            meta = render_for(self.reader, version)
-            write_content(
-                self.reader,
-                version,
-                tmp,
-                read_only=True,
-                extra=[(VERSION_FILENAME, meta.encode("utf-8"))],
-            )
-            _replace_dir(tmp, path)
-            fsync_dir(self.target)
-        except BaseException:
-            remove_tree(tmp)
-            raise
+        meta = render_for(self.reader, version)
+        self._build_dir(version, path.name, meta, {}, f".{LATEST}{self._tmp_mark()}")
 
     def check_dir(self, version: Version, directory: Path) -> list[str]:
         """Compare a materialized directory with its version; return problems."""
@@ -1058,25 +1016,37 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def clean_stale_siblings(dest: Path) -> list[Path]:
-    """Remove temporaries a killed restore left beside ``dest``.
+# Inside a restore's temporary until it is complete: a temporary left by a
+# killed restore is deleted only while it holds this (or nothing), since once
+# complete it may be exchanged with DEST and then hold DEST's old content.
+INCOMPLETE = ".gitversions-incomplete"
+
+
+def clean_stale_siblings(parent_fd: int, name: str) -> list[str]:
+    """Remove temporaries a killed restore of ``name`` left beside it.
 
     Only ``.<name>.tmp-<pid>-<rand>`` entries whose process is gone are
-    removed; ``...tmp-old-...`` ones may hold the only copy of the previous
-    content (where no atomic exchange exists) and are left alone.
+    removed, and of directories only incomplete ones (see :data:`INCOMPLETE`):
+    any other may hold the only copy of the previous content and is left.
     """
-    removed: list[Path] = []
-    prefix = f".{dest.name}{TMP_MARK}"
-    try:
-        siblings = list(dest.parent.iterdir())
-    except OSError:
-        return removed
-    for path in siblings:
-        rest = path.name[len(prefix) :] if path.name.startswith(prefix) else ""
-        pid_text = rest.split("-", 1)[0]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            remove_tree(path)
-            removed.append(path)
+    removed: list[str] = []
+    prefix = f".{name}{TMP_MARK}"
+    with os.scandir(parent_fd) as entries:
+        names = [e.name for e in entries if e.name.startswith(prefix)]
+    for each in names:
+        pid_text = each[len(prefix) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        st = lstat_at(parent_fd, each)
+        if st is None:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            with opened_dir(each, dir_fd=parent_fd) as fd, os.scandir(fd) as inside:
+                held = {entry.name for entry in inside}
+            if held and INCOMPLETE not in held:
+                continue
+        remove_at(parent_fd, each, expect=st)
+        removed.append(each)
     return removed
 
 
@@ -1086,8 +1056,15 @@ def restore_content(
     kind: str,
     dest: Path,
     keep: Sequence[str] = (".git",),
+    *,
+    checked: bool = False,
+    expect: os.stat_result | None = None,
 ) -> Path:
     """Write a version's content at ``dest``, replacing it only once complete.
+
+    Works relative to the open parent directory of ``dest`` (see
+    :mod:`._dirfd`): a symlink swapped in for ``dest`` or the temporary while
+    this runs is refused, never written through.
 
     Args:
         reader: Where the version is read from.
@@ -1097,15 +1074,19 @@ def restore_content(
             file, the file to replace or a directory to write it into.
         keep: Paths of a directory ``dest`` (relative) carried over into the
             new copy: its ``.git`` and whatever snapshots exclude.
+        checked: The caller checked ``dest`` (found ``expect`` there):
+            replace only that, and refuse if anything else is there now.
+        expect: ``lstat`` of ``dest`` when it was checked (None: nothing).
 
     Returns:
         The path written.
 
     Raises:
         DestinationError: If ``dest`` is of the wrong type.
+        UnsafePathError: If a name changed under it.
     """
+    entries = list(reader.iter_tree(version.tree))
     if kind == "file":
-        entries = list(reader.iter_tree(version.tree))
         if len(entries) != 1 or entries[0].mode == MODE_LINK or "/" in entries[0].path:
             raise CorruptionError(f"version {version.id} is not a single file")
         (entry,) = entries
@@ -1114,29 +1095,57 @@ def restore_content(
         if dest.is_dir() and not dest.is_symlink():
             raise DestinationError(f"{dest} is a directory, not a file")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        clean_stale_siblings(dest)
+        with opened_dir(dest.parent, follow=True) as parent_fd:
+            clean_stale_siblings(parent_fd, dest.name)
         mode = 0o755 if entry.mode == MODE_EXEC else 0o644
         atomic_write(dest, reader.iter_blob(entry.blob), mode)
         return dest
-    entries = list(reader.iter_tree(version.tree))
     if any(entry.path == VERSION_FILENAME for entry in entries):
         raise UnsafePathError(
             f"version {version.id} holds {VERSION_FILENAME!r} at its top, a name "
             "reserved for gitversions metadata; gitversions never records one"
         )
-    clean_stale_siblings(dest)
-    if (dest.exists() or dest.is_symlink()) and (
-        dest.is_symlink() or not dest.is_dir()
-    ):
-        raise DestinationError(f"{dest} exists and is not a directory")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}")
-    os.mkdir(tmp, 0o755)
-    try:
-        write_content(reader, version, tmp, read_only=False)
-    except BaseException:
-        remove_tree(tmp)
-        raise
-    _replace_dir(tmp, dest, keep=keep)
-    fsync_dir(dest.parent)
+    with opened_dir(dest.parent, follow=True) as parent_fd:
+        clean_stale_siblings(parent_fd, dest.name)
+        old = lstat_at(parent_fd, dest.name)
+        if old is not None and not stat.S_ISDIR(old.st_mode):
+            raise DestinationError(f"{dest} exists and is not a directory")
+        if checked and not (
+            old is expect is None
+            or (old is not None and expect is not None and same_file(old, expect))
+        ):
+            raise UnsafePathError(
+                f"{dest} changed after gitversions checked it; it was left as it is"
+            )
+        _restore_dir(reader, version, parent_fd, dest.name, old, keep)
     return dest
+
+
+def _restore_dir(
+    reader: VersionReader,
+    version: Version,
+    parent_fd: int,
+    name: str,
+    old: os.stat_result | None,
+    keep: Sequence[str],
+) -> None:
+    tmp = f".{name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
+    os.mkdir(tmp, 0o755, dir_fd=parent_fd)
+    new_st = os.lstat(tmp, dir_fd=parent_fd)
+    try:
+        with opened_dir(tmp, dir_fd=parent_fd) as new_fd:
+            if not same_file(os.fstat(new_fd), new_st):
+                raise UnsafePathError(f"{tmp} was replaced while being made")
+            _write_file(new_fd, INCOMPLETE, (), 0o600)
+            step("made", tmp)
+            write_content(reader, version, new_fd, read_only=False)
+            os.unlink(INCOMPLETE, dir_fd=new_fd)
+            os.fsync(new_fd)
+            # Still open, so no other directory can reuse its inode meanwhile.
+            swap_in(parent_fd, tmp, new_st, name, expect=old, keep=keep)
+    except BaseException:
+        with contextlib.suppress(OSError, UnsafePathError):
+            remove_at(parent_fd, tmp, expect=new_st)
+        raise
+    os.fsync(parent_fd)

@@ -346,6 +346,8 @@ class Artifact:
         self.store.check_destination(dest)
         if into_dir:
             dest.mkdir(parents=True, exist_ok=True)  # only once the checks passed
+        # What is checked below is what may be replaced: nothing swapped in later.
+        checked = _lstat(dest)
         kind = self.kind()
         target = dest
         if kind == "file" and dest.is_dir() and not dest.is_symlink():
@@ -356,7 +358,10 @@ class Artifact:
         keep: list[str] = []
         if kind == "dir" and dest.is_dir() and not dest.is_symlink():
             keep = self._carried_over(version, dest, force=force)
-        return version, restore_content(self.history, version, kind, dest, keep)
+        written = restore_content(
+            self.history, version, kind, dest, keep, checked=True, expect=checked
+        )
+        return version, written
 
     def _carried_over(self, version: Version, dest: Path, *, force: bool) -> list[str]:
         """What of ``dest`` no snapshot records, to carry into the restored copy.
@@ -661,6 +666,13 @@ class Artifact:
                 "pruned_objects": len(stats.pruned_objects),
                 "packed_tags": stats.packed_tags,
             }
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return path.lstat()
+    except FileNotFoundError:
+        return None
 
 
 def _check_history(history: History, versions: list[Version]) -> list[str]:

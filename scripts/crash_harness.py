@@ -126,15 +126,31 @@ def install_kill_hooks(
         if sig == signal.SIGKILL:
             time.sleep(60)  # pragma: no cover - never reached
 
-    def hit(op: str, args: tuple[Any, ...]) -> bool:
+    def full(name: Any, dir_fd: Any) -> str:
+        # A name relative to a directory descriptor (the *at calls) is matched
+        # as the whole path it stands for.
+        text = os.fsdecode(name)
+        if isinstance(dir_fd, int) and not os.path.isabs(text):
+            with contextlib.suppress(OSError):
+                return os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), text)
+        return text
+
+    def hit(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         with guard:
             counts[op] += 1
             if kill_path is not None:
                 if kill_op is not None and op != kill_op:
                     return False
+                fds = (
+                    kwargs.get("dir_fd", kwargs.get("src_dir_fd")),
+                    kwargs.get("dst_dir_fd", kwargs.get("dir_fd")),
+                )
+                if op == "exchange":
+                    fds = (args[0], args[0])
+                    args = args[1:]
                 paths = [
-                    os.fsdecode(a)
-                    for a in args[:2]
+                    full(a, fd)
+                    for a, fd in zip(args[:2], fds, strict=False)
                     if isinstance(a, str | bytes | os.PathLike)
                 ]
                 if not any(kill_path in p for p in paths):
@@ -149,7 +165,7 @@ def install_kill_hooks(
                 flags = args[1] if len(args) > 1 else kwargs.get("flags", 0)
                 if not flags & _WRITE_FLAGS:
                     return func(*args, **kwargs)
-            if not hit(op, args):
+            if not hit(op, args, kwargs):
                 return func(*args, **kwargs)
             if when == "half" and op in ("write", "pwrite") and len(args) >= 2:
                 data = memoryview(args[1])
@@ -165,9 +181,9 @@ def install_kill_hooks(
 
     for name in HOOKED_OS:
         setattr(os, name, make(name, getattr(os, name)))
-    import gitversions.materialize as materialize
+    import gitversions._dirfd as dirfd
 
-    materialize.exchange_paths = make("exchange", materialize.exchange_paths)  # type: ignore[assignment]
+    dirfd.exchange_at = make("exchange", dirfd.exchange_at)  # type: ignore[assignment]
 
 
 def wrap_main(argv: Sequence[str]) -> None:

@@ -446,11 +446,6 @@ def test_a_failed_clone_leaves_nothing(tmp_path: Path, upstream: Path) -> None:
     assert not root.exists() or list(root.rglob("*")) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="restore_content renames its temporary into place outside the cleanup "
-    "that covers the writing (materialize.py, being rewritten separately)",
-)
 def test_ctrl_c_at_the_last_step_of_a_restore_leaves_no_temporary(
     tmp_path: Path, upstream: Path
 ) -> None:

@@ -69,6 +69,9 @@ __all__ = [
 ]
 
 LATEST = "latest"
+# Linux's PATH_MAX: writing relative to descriptors could go deeper, but no
+# program could then open the files by path.
+_PATH_MAX = 4096
 TMP_MARK = ".tmp-"
 Format = Literal["dir", "tar.gz", "tar.bz2", "zip"]
 ArchiveFormat = Literal["tar.gz", "tar.bz2", "zip"]
@@ -180,6 +183,7 @@ def write_content(
     dest_fd: int,
     *,
     read_only: bool,
+    at: Path,
     extra: Iterable[tuple[str, bytes]] = (),
     link_from: dict[tuple[str, int], Path] | None = None,
 ) -> None:
@@ -194,6 +198,8 @@ def write_content(
         version: The version.
         dest_fd: The (new, empty) directory to fill, opened.
         read_only: Make files read-only (materialized versions) or not (restore).
+        at: Where the directory will be once complete: a path longer than the
+            system's limit there is refused, as no other program could open it.
         extra: More ``(name, bytes)`` files for the top level (``.version.toml``).
         link_from: Read-only files of an earlier materialized version by
             ``(blob, mode)``: a file with the same blob and mode is hardlinked
@@ -201,8 +207,14 @@ def write_content(
     """
     links = link_from or {}
     builder = TreeBuilder(dest_fd)
+    room = _PATH_MAX - len(os.fsencode(at)) - 1
     try:
         for entry in reader.iter_tree(version.tree):
+            if len(entry.path.encode("utf-8")) > room:
+                raise UnsafePathError(
+                    f"tree entry {entry.path[:60]!r}... would be longer at {at} than "
+                    f"the system's limit of {_PATH_MAX} bytes for a path"
+                )
             *parents, name = entry.path.split("/")
             where = builder.directory(parents)
             if entry.mode == MODE_LINK:
@@ -694,6 +706,7 @@ class Materializer:
                         version,
                         new_fd,
                         read_only=True,
+                        at=self.target / name,
                         extra=[(VERSION_FILENAME, meta.encode("utf-8"))],
                         link_from=links,
                     )
@@ -1118,7 +1131,7 @@ def restore_content(
             raise UnsafePathError(
                 f"{dest} changed after gitversions checked it; it was left as it is"
             )
-        _restore_dir(reader, version, parent_fd, dest.name, old, keep)
+        _restore_dir(reader, version, parent_fd, dest, old, keep)
     return dest
 
 
@@ -1126,10 +1139,11 @@ def _restore_dir(
     reader: VersionReader,
     version: Version,
     parent_fd: int,
-    name: str,
+    at: Path,
     old: os.stat_result | None,
     keep: Sequence[str],
 ) -> None:
+    name = at.name
     tmp = f".{name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
     os.mkdir(tmp, 0o755, dir_fd=parent_fd)
     new_st = os.lstat(tmp, dir_fd=parent_fd)
@@ -1139,7 +1153,7 @@ def _restore_dir(
                 raise UnsafePathError(f"{tmp} was replaced while being made")
             _write_file(new_fd, INCOMPLETE, (), 0o600)
             step("made", tmp)
-            write_content(reader, version, new_fd, read_only=False)
+            write_content(reader, version, new_fd, read_only=False, at=at)
             os.unlink(INCOMPLETE, dir_fd=new_fd)
             os.fsync(new_fd)
             # Still open, so no other directory can reuse its inode meanwhile.

@@ -605,7 +605,9 @@ def verify(env: Env, name: str | None, repair: bool) -> None:
     only missing (a version tag, manifest.toml: after a crash, or in a store
     built from a git clone) is listed as a note; --repair writes it now, and
     so does the next snapshot or export. --repair also rewrites materialized
-    versions (directories or archives) that differ from the history.
+    versions (directories or archives) that differ from the history. verify
+    waits for a writer of the artifact (snapshot, export, prune, fetch) to
+    finish, and --repair takes the writer lock itself.
 
     \b
     Example:
@@ -618,10 +620,11 @@ def verify(env: Env, name: str | None, repair: bool) -> None:
     for each in names:
         artifact = env.store.existing(each)
         if repair:
-            for line in artifact.repair():
+            for line in artifact.repair():  # under the writer lock
                 env.info(f"repaired: {line}")
-        report[each] = artifact.verify()
-        notes[each] = artifact.pending()
+        with artifact.reading():  # no writer changes what is compared
+            report[each] = artifact.verify()
+            notes[each] = artifact.pending()
         artifact.close()
     bad = {k: v for k, v in report.items() if v}
     if env.json:

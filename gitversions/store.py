@@ -2,9 +2,10 @@
 
 A store root holds ``gitversions.toml`` and ``artifacts/<name>/``; each artifact
 home holds ``history.git/`` (the bare repository), ``versions/`` (materialized
-versions) and ``.lock`` (the writer lock). Every operation that writes takes the
-artifact's lock first; readers never need it, because nothing is visible before
-it is complete.
+versions) and ``.lock`` (the artifact's lock). Every operation that writes takes
+the artifact's lock first, exclusively. Readers of one version never need it,
+because nothing is visible before it is complete; ``verify``, which reads the
+whole artifact and compares its parts, holds it shared.
 """
 
 from __future__ import annotations
@@ -162,6 +163,24 @@ class Artifact:
                 if self._history is not None:
                     self._history.clear_stale_locks(failed=True)
                 raise
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold the artifact's lock shared: no writer changes it meanwhile.
+
+        For readers that look at many files and must see one state of them
+        (``verify``); other readers may hold it too. Readers of one version
+        need no lock: everything appears complete, by rename.
+        """
+        from .lock import artifact_lock
+
+        with artifact_lock(
+            self.home / LOCK,
+            self.store.config.lock_timeout,
+            f"artifact {self.name!r}",
+            shared=True,
+        ):
+            yield
 
     # -- reading --------------------------------------------------------------
 
@@ -437,6 +456,10 @@ class Artifact:
         a git clone, leaves them missing. Nothing is lost; :meth:`repair`
         (``verify --repair``), the next snapshot or the next export writes them.
         """
+        with self.reading():
+            return self._pending()
+
+    def _pending(self) -> list[str]:
         pending = [f"{self.name}: {p}" for p in check_manifest(self)]
         try:
             history = self.history
@@ -478,8 +501,13 @@ class Artifact:
         """Check the history and the materialized versions; return every problem.
 
         Missing derived data (version tags, ``manifest.toml``) is not damage:
-        :meth:`pending` lists it.
+        :meth:`pending` lists it. Holds the lock shared, so that no prune,
+        export or fetch changes ``versions/`` or the history while it reads.
         """
+        with self.reading():
+            return self._verify()
+
+    def _verify(self) -> list[str]:
         problems: list[str] = []
         try:
             history = self.history

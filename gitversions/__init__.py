@@ -29,6 +29,7 @@ from .errors import (
     NotFoundError,
     RemoteError,
     SourceError,
+    UnfinishedError,
     UnsafePathError,
 )
 from .ids import VersionId, parse_ref, validate_name
@@ -89,6 +90,7 @@ __all__ = [
     "SnapshotResult",
     "SourceError",
     "Store",
+    "UnfinishedError",
     "UnsafePathError",
     "Version",
     "VersionId",

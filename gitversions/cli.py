@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 import click
 
 from ._display import printable, quote_path
-from .errors import GitVersionsError
+from .errors import GitVersionsError, UnfinishedError
 
 if TYPE_CHECKING:
     from .materialize import Format
@@ -327,6 +327,9 @@ def snapshot(
     """Record SRC (a directory or a single file) as a new version of NAME.
 
     Content identical to the newest version creates no version unless --force.
+    Exit status 3: the version was recorded, but its tag, manifest.toml or
+    automatic export could not be written (the message says which, and why);
+    `gitversions verify --repair NAME` finishes them.
 
     \b
     Example:
@@ -334,7 +337,27 @@ def snapshot(
           --source anthropics/skills/canvas-design -m "tighten the prompt"
       gitversions snapshot review .claude/commands/review.md
     """
-    result = env.store.snapshot(name, src, message=message, source=source, force=force)
+    try:
+        result = env.store.snapshot(
+            name, src, message=message, source=source, force=force
+        )
+    except UnfinishedError as exc:
+        # Recorded: say so on stdout as for any new version; the error (exit
+        # 3) then says what was not done.
+        record = exc.record or {"id": str(exc.version.id), "commit": exc.version.commit}
+        if env.json:
+            env.emit(
+                {
+                    **record,
+                    "unchanged": False,
+                    "unfinished": list(exc.unfinished),
+                    "error": str(exc),
+                }
+            )
+        else:
+            summary = f" ({record['summary']})" if "summary" in record else ""
+            env.out(f"{name}: recorded {exc.version.id}{summary}")
+        raise
     if env.json:
         env.emit({**result.record, "unchanged": not result.created})
     elif result.created:
@@ -603,9 +626,12 @@ def verify(env: Env, name: str | None, repair: bool) -> None:
 
     Exits 1 if anything is damaged, naming each problem. Derived data that is
     only missing (a version tag, manifest.toml: after a crash, or in a store
-    built from a git clone) is listed as a note; --repair writes it now, and
-    so does the next snapshot or export. --repair also rewrites materialized
-    versions (directories or archives) that differ from the history.
+    built from a git clone; a version export.auto did not export) is listed
+    as a note; --repair writes it now, and so does the next snapshot or
+    export. --repair also rewrites materialized versions (directories or
+    archives) that differ from the history. verify waits for a writer of the
+    artifact (snapshot, export, prune, fetch) to finish, and --repair takes
+    the writer lock itself.
 
     \b
     Example:
@@ -618,10 +644,11 @@ def verify(env: Env, name: str | None, repair: bool) -> None:
     for each in names:
         artifact = env.store.existing(each)
         if repair:
-            for line in artifact.repair():
+            for line in artifact.repair():  # under the writer lock
                 env.info(f"repaired: {line}")
-        report[each] = artifact.verify()
-        notes[each] = artifact.pending()
+        with artifact.reading():  # no writer changes what is compared
+            report[each] = artifact.verify()
+            notes[each] = artifact.pending()
         artifact.close()
     bad = {k: v for k, v in report.items() if v}
     if env.json:

@@ -15,6 +15,7 @@ met, so callers (the command line above all) catch a single base class::
     │   ├── ConfigError             a malformed gitversions.toml
     │   └── MetadataError           a malformed .version.toml
     ├── LockTimeoutError            another writer held the artifact for too long
+    ├── UnfinishedError             exit 3: a version was recorded, work after it failed
     ├── ConflictError               a duplicate version id, a moved branch
     ├── UnsafePathError             a tree entry that may not be written to disk
     ├── RemoteError                 a remote that cannot be reached, read or updated
@@ -24,6 +25,12 @@ Each class carries the process exit status the command line uses for it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .history import Version
 
 __all__ = [
     "AmbiguousRefError",
@@ -40,6 +47,7 @@ __all__ = [
     "NotFoundError",
     "RemoteError",
     "SourceError",
+    "UnfinishedError",
     "UnsafePathError",
 ]
 
@@ -106,3 +114,34 @@ class RemoteError(GitVersionsError):
 
 class CorruptionError(GitVersionsError):
     """Damaged objects, refs or materialized versions."""
+
+
+class UnfinishedError(GitVersionsError):
+    """A version was recorded (``main`` names it), but work after it failed.
+
+    The version is in the history and stays there; what follows from it (its
+    tag, ``manifest.toml``, the automatic export and ``latest``) is missing or
+    stale until ``gitversions verify --repair NAME`` (or the next snapshot)
+    finishes it.
+
+    Attributes:
+        version: The version recorded.
+        unfinished: The steps not done, in order, from ``"tag"``,
+            ``"manifest"`` and ``"export"``.
+        record: The version's flattened fields (the ``--json`` form), when
+            they could be read.
+    """
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        version: Version,
+        unfinished: Sequence[str],
+        record: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.version = version
+        self.unfinished = tuple(unfinished)
+        self.record = record

@@ -55,6 +55,7 @@ from .errors import (
     InputError,
     NotFoundError,
     SourceError,
+    UnfinishedError,
     UnsafePathError,
 )
 from .hashing import (
@@ -1371,6 +1372,8 @@ class History:
         Raises:
             InputError: For a source label or message that cannot be recorded.
             ConflictError: If the new id is taken or ``main`` moved meanwhile.
+            UnfinishedError: If ``main`` names the new version but its tag
+                could not be written (``ensure_tags`` writes it later).
         """
         if source_label is not None and (
             "\n" in source_label or "\r" in source_label or not source_label.strip()
@@ -1441,7 +1444,15 @@ class History:
         self._hashes[commit_id] = content
         self._recorded.add(commit_id)
         version = self.version(commit_id)
-        self.ensure_tag(version)
+        try:
+            self.ensure_tag(version)
+        except Exception as exc:
+            # main names the commit: the version is recorded, only its tag is not.
+            raise UnfinishedError(
+                f"recorded {version.id}, but could not write its tag: {exc}",
+                version,
+                ("tag",),
+            ) from exc
         self.flush_caches()
         if cache is not None:
             cache.save()

@@ -44,6 +44,7 @@ __all__ = [
     "check_kind",
     "check_manifest",
     "kind_for_path",
+    "record_kind",
     "render_manifest",
     "update_manifest",
     "write_manifest",
@@ -256,12 +257,25 @@ def update_manifest(
     Returns:
         True if ``manifest.toml`` was written.
     """
+    record_kind(artifact, kind, src)
+    return write_manifest(artifact, new)
+
+
+def record_kind(artifact: Artifact, kind: str | None, src: Path | None) -> None:
+    """Record the artifact's kind in its history's config, if known and new.
+
+    The caller holds the artifact's lock.
+
+    Args:
+        artifact: An artifact with a history (its shape recorded already).
+        kind: The kind, when the caller knows it (it replaces a recorded one).
+        src: The snapshot's source, to infer a kind when none is recorded yet.
+    """
     stored = _stored_kind(artifact)
     if kind is None and stored is None and src is not None:
         kind = kind_for_path(src, artifact.kind())
     if kind is not None and kind != stored:
         _set_kind(artifact, kind)
-    return write_manifest(artifact, new)
 
 
 def check_manifest(artifact: Artifact) -> list[str]:

@@ -2,9 +2,10 @@
 
 A store root holds ``gitversions.toml`` and ``artifacts/<name>/``; each artifact
 home holds ``history.git/`` (the bare repository), ``versions/`` (materialized
-versions) and ``.lock`` (the writer lock). Every operation that writes takes the
-artifact's lock first; readers never need it, because nothing is visible before
-it is complete.
+versions) and ``.lock`` (the artifact's lock). Every operation that writes takes
+the artifact's lock first, exclusively. Readers of one version never need it,
+because nothing is visible before it is complete; ``verify``, which reads the
+whole artifact and compares its parts, holds it shared.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from .errors import (
     InputError,
     NotFoundError,
     SourceError,
+    UnfinishedError,
 )
 from .hashing import (
     MODE_FILE,
     MODE_LINK,
     FileNode,
+    Source,
     content_hash,
     excluded_paths,
     hash_blob_file,
@@ -41,7 +44,14 @@ from .hashing import (
 )
 from .history import Changes, History, TreeEntry, Version
 from .ids import validate_name
-from .manifest import check_kind, check_manifest, update_manifest, write_manifest
+from .manifest import (
+    MANIFEST_FILENAME,
+    check_kind,
+    check_manifest,
+    record_kind,
+    update_manifest,
+    write_manifest,
+)
 from .materialize import (
     ARCHIVE_SUFFIX,
     LATEST_NAMES,
@@ -162,6 +172,24 @@ class Artifact:
                 if self._history is not None:
                     self._history.clear_stale_locks(failed=True)
                 raise
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Hold the artifact's lock shared: no writer changes it meanwhile.
+
+        For readers that look at many files and must see one state of them
+        (``verify``); other readers may hold it too. Readers of one version
+        need no lock: everything appears complete, by rename.
+        """
+        from .lock import artifact_lock
+
+        with artifact_lock(
+            self.home / LOCK,
+            self.store.config.lock_timeout,
+            f"artifact {self.name!r}",
+            shared=True,
+        ):
+            yield
 
     # -- reading --------------------------------------------------------------
 
@@ -309,20 +337,36 @@ class Artifact:
             materializer = self.materializer(to)
             materializer.clean_leftovers()
             return materializer.export(chosen, progress, repair=repair)
+        with self.lock():
+            return self._export_locked(
+                chosen, every=not refs, progress=progress, repair=repair
+            )
+
+    def _export_locked(
+        self,
+        chosen: list[Version],
+        *,
+        every: bool,
+        progress: Callable[[Version], None] | None = None,
+        repair: bool = False,
+    ) -> ExportResult:
+        """Export into ``versions/``, then apply retention (hold the lock).
+
+        ``every``: ``chosen`` is every version, of which retention keeps some.
+        """
         from .retention import apply_retention, retained
 
-        with self.lock():
-            self.history.ensure_tags(full=repair)
-            materializer = self.materializer()
-            materializer.clean_leftovers()
-            if not refs:
-                chosen = retained(self, chosen)
-            result = materializer.export(chosen, progress, repair=repair)
-            materializer.drop_other_latest()
-            result.pruned = apply_retention(self, spare=[str(v.id) for v in chosen])
-            write_manifest(self)
-            self.history.flush_caches()
-            return result
+        self.history.ensure_tags(full=repair)
+        materializer = self.materializer()
+        materializer.clean_leftovers()
+        if every:
+            chosen = retained(self, chosen)
+        result = materializer.export(chosen, progress, repair=repair)
+        materializer.drop_other_latest()
+        result.pruned = apply_retention(self, spare=[str(v.id) for v in chosen])
+        write_manifest(self)
+        self.history.flush_caches()
+        return result
 
     def restore(
         self, ref: str, dest: Path, *, force: bool = False, into_dir: bool = False
@@ -439,14 +483,30 @@ class Artifact:
 
         Version tags and ``manifest.toml`` are derived from the commits: a
         crash between moving ``main`` and writing them, or a store built from
-        a git clone, leaves them missing. Nothing is lost; :meth:`repair`
+        a git clone, leaves them missing. So does a snapshot that could not
+        finish (:class:`UnfinishedError`), which with ``export.auto`` also
+        leaves its version unexported. Nothing is lost; :meth:`repair`
         (``verify --repair``), the next snapshot or the next export writes them.
         """
+        with self.reading():
+            return self._pending()
+
+    def _pending(self) -> list[str]:
         pending = [f"{self.name}: {p}" for p in check_manifest(self)]
         try:
             history = self.history
             versions = history.versions()
             pending.extend(f"{self.name}: {p}" for p in self._latest_lag())
+            newest = history.latest()
+            if (
+                self.store.config.auto_export
+                and newest is not None
+                and not self.materializer().is_intact(newest)
+            ):
+                pending.append(
+                    f"{self.name}: {newest.id}: not exported although export.auto "
+                    "is on (verify --repair or the next snapshot exports it)"
+                )
         except GitVersionsError:
             return pending  # verify() reports why
         for version in versions:
@@ -457,7 +517,12 @@ class Artifact:
         return pending
 
     def repair(self) -> list[str]:
-        """Write the derived data :meth:`pending` lists; return what was repaired."""
+        """Write the derived data :meth:`pending` lists; return what was repaired.
+
+        Takes the writer lock. With ``export.auto``, exports what a snapshot
+        left unexported, as that snapshot would have; damaged materialized
+        versions are rewritten.
+        """
         repaired: list[str] = []
         with self.lock():
             repaired.extend(
@@ -466,6 +531,7 @@ class Artifact:
             )
             if write_manifest(self):
                 repaired.append(f"{self.name}: manifest.toml rebuilt from the history")
+            repaired.extend(self._finish_auto_export())
             if self.versions_dir.is_dir():
                 materializer = self.materializer()
                 materializer.clean_leftovers()
@@ -479,12 +545,37 @@ class Artifact:
                 )
         return repaired
 
+    def _finish_auto_export(self) -> list[str]:
+        """With ``export.auto``, export what a snapshot left unexported (locked)."""
+        if not self.store.config.auto_export or self._exported():
+            return []
+        result = self._export_locked(self.history.versions(), every=True)
+        name, latest = self.name, self.materializer().latest_path.name
+        return [
+            *(f"{name}: versions/{v} exported (export.auto)" for v in result.written),
+            f"{name}: versions/{latest} -> {result.latest}",
+            *(f"{name}: versions/{v} removed by retention" for v in result.pruned),
+        ]
+
+    def _exported(self) -> bool:
+        """Tell whether the newest version is exported and ``latest`` names it."""
+        newest = self.history.latest()
+        if newest is None:
+            return True
+        materializer = self.materializer()
+        return materializer.is_intact(newest) and materializer.latest_is(newest)
+
     def verify(self) -> list[str]:
         """Check the history and the materialized versions; return every problem.
 
         Missing derived data (version tags, ``manifest.toml``) is not damage:
-        :meth:`pending` lists it.
+        :meth:`pending` lists it. Holds the lock shared, so that no prune,
+        export or fetch changes ``versions/`` or the history while it reads.
         """
+        with self.reading():
+            return self._verify()
+
+    def _verify(self) -> list[str]:
         problems: list[str] = []
         try:
             history = self.history
@@ -815,7 +906,10 @@ class Store:
     ) -> SnapshotResult:
         """Record SRC as a new version of ``name``, creating the artifact if needed.
 
-        Nothing in the store changes unless the snapshot succeeds.
+        Nothing in the store changes unless the version is recorded. Once it
+        is (``main`` names it), a failure of the work that follows (its tag,
+        ``manifest.toml``, the automatic export) raises
+        :class:`UnfinishedError`, which carries the version.
 
         Args:
             name: The artifact.
@@ -830,6 +924,11 @@ class Store:
 
         Returns:
             The version and whether it was created.
+
+        Raises:
+            UnfinishedError: The version was recorded, but its tag, manifest
+                or automatic export could not be written; ``verify --repair``
+                finishes them.
         """
         check_kind(artifact_kind, src)
         artifact = self.artifact(name)
@@ -839,59 +938,150 @@ class Store:
                 f"SRC holds {VERSION_FILENAME} at its top, a name reserved for "
                 "gitversions metadata; remove or rename it"
             )
+        options: dict[str, Any] = {
+            "message": message,
+            "source_label": source,
+            "force": force,
+            "timestamp": timestamp,
+        }
         new_dirs = [
             p
             for p in (self.root, self.root / ARTIFACTS, artifact.home)
             if not p.exists()
         ]
         with artifact.lock():
-            new_history = not artifact.exists()
-            for leftover in artifact.home.glob(f".{HISTORY}.tmp-*"):
-                remove_tree(leftover)  # a creation killed before its rename
-            if new_history:
-                History.create(artifact.history_path, self.config.object_format)
-            history = artifact.history
-            kind = history.kind()
-            if kind is not None and kind != scanned.kind:
-                shape = {"dir": "a directory", "file": "a single file"}
-                raise SourceError(
-                    f"artifact {name!r} holds {shape[kind]}, but SRC is "
-                    f"{shape[scanned.kind]}"
-                )
-            try:
-                version, created = history.record(
-                    scanned,
-                    message=message,
-                    source_label=source,
-                    force=force,
-                    timestamp=timestamp,
-                )
-            except BaseException:
-                if new_history:
-                    artifact.close()
-                    remove_tree(artifact.history_path)
-                    # Leave the store exactly as it was; a waiter on the
-                    # lock notices its file is gone and takes a new one.
-                    with contextlib.suppress(OSError):
-                        (artifact.home / LOCK).unlink()
-                    for path in reversed(new_dirs):
-                        with contextlib.suppress(OSError):
-                            path.rmdir()  # only if empty
-                raise
-            if kind is None:
-                history.set_kind(scanned.kind)
-            update_manifest(
-                artifact,
-                kind=artifact_kind,
-                src=src,
-                new=version if created else None,
+            version, created, failed = self._record(
+                artifact, scanned, (src, artifact_kind), options, new_dirs
             )
-        if self.config.auto_export:
-            # Always: an export killed after the previous snapshot recorded its
-            # version is finished by the retry (exports are incremental).
-            artifact.export()
+        if failed is None and self.config.auto_export:
+            try:
+                # Always: an export killed after the previous snapshot recorded
+                # its version is finished by the retry (exports are incremental).
+                artifact.export()
+            except Exception as exc:
+                if not created:
+                    raise
+                failed = ("export", exc)
+        if failed is not None:
+            raise self._unfinished(artifact, version, failed) from failed[1]
         (record,) = artifact.records([version])
         return SnapshotResult(version, created, record)
+
+    def _record(
+        self,
+        artifact: Artifact,
+        scanned: Source,
+        origin: tuple[Path, str | None],
+        options: dict[str, Any],
+        new_dirs: list[Path],
+    ) -> tuple[Version, bool, tuple[str, Exception] | None]:
+        """Record a version under the lock, then its manifest.
+
+        Args:
+            artifact: The artifact (its lock held).
+            scanned: SRC, scanned.
+            origin: SRC and the artifact kind the caller gave, if any.
+            options: ``message``, ``source_label``, ``force``, ``timestamp``.
+            new_dirs: The directories the lock created, to remove again if
+                a first snapshot fails.
+
+        Returns:
+            The version, whether it is new, and the step that failed after
+            ``main`` moved (with its error), if one did.
+        """
+        src, artifact_kind = origin
+        new_history = not artifact.exists()
+        for leftover in artifact.home.glob(f".{HISTORY}.tmp-*"):
+            remove_tree(leftover)  # a creation killed before its rename
+        if new_history:
+            History.create(artifact.history_path, self.config.object_format)
+        history = artifact.history
+        kind = history.kind()
+        if kind is not None and kind != scanned.kind:
+            shape = {"dir": "a directory", "file": "a single file"}
+            raise SourceError(
+                f"artifact {artifact.name!r} holds {shape[kind]}, but SRC is "
+                f"{shape[scanned.kind]}"
+            )
+        try:
+            if new_history:
+                # Before main moves, so that nothing but derived data is left
+                # to write after it; a failure removes the history with them.
+                history.set_kind(scanned.kind)
+                record_kind(artifact, artifact_kind, src)
+            version, created = history.record(scanned, **options)
+        except UnfinishedError as exc:
+            cause = exc.__cause__
+            return (
+                exc.version,
+                True,
+                ("tag", cause if isinstance(cause, Exception) else exc),
+            )
+        except BaseException:
+            if new_history:
+                self._forget(artifact, new_dirs)
+            raise
+        try:
+            if kind is None and not new_history:
+                history.set_kind(scanned.kind)
+            update_manifest(
+                artifact, kind=artifact_kind, src=src, new=version if created else None
+            )
+        except Exception as exc:
+            if not created:
+                raise
+            return version, True, ("manifest", exc)
+        return version, created, None
+
+    @staticmethod
+    def _forget(artifact: Artifact, new_dirs: list[Path]) -> None:
+        """Remove what a failed first snapshot created, lock file included."""
+        artifact.close()
+        remove_tree(artifact.history_path)
+        # Leave the store exactly as it was; a waiter on the lock notices its
+        # file is gone and takes a new one.
+        with contextlib.suppress(OSError):
+            (artifact.home / LOCK).unlink()
+        for path in reversed(new_dirs):
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only if empty
+
+    def _unfinished(
+        self,
+        artifact: Artifact,
+        version: Version,
+        failed: tuple[str, Exception],
+    ) -> UnfinishedError:
+        """The error of a snapshot recorded but not finished: what, and why."""
+        record: dict[str, Any] | None
+        try:
+            (record,) = artifact.records([version])
+        except Exception:  # the error to report is the first one
+            record = None
+        step, exc = failed
+        steps = ["tag", "manifest", *(["export"] if self.config.auto_export else [])]
+        todo = steps[steps.index(step) :]
+        what = {
+            "tag": f"write its tag refs/tags/{version.id} in {artifact.history_path}",
+            "manifest": f"update {artifact.home / MANIFEST_FILENAME}",
+            "export": f"export it to {artifact.versions_dir}",
+        }[step]
+        rest = f"; not done either: {', '.join(todo[1:])}" if todo[1:] else ""
+        return UnfinishedError(
+            f"{artifact.name}: recorded {version.id}, but could not {what}: "
+            f"{_reason(exc)}{rest}; run `gitversions verify --repair "
+            f"{artifact.name}` to finish",
+            version,
+            todo,
+            record,
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    """An error in one line, with the path an OS error names."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 # -- patches ------------------------------------------------------------------

@@ -414,3 +414,141 @@ def test_writers_racing_with_no_patience_either_win_or_fail_cleanly(
     assert sorted(tags) == sorted(won)
     assert harness.fsck(history) is None
     figures["concurrency: lock-timeout losers failing cleanly"] += lost
+
+
+# -- verify reads one state ------------------------------------------------------
+
+
+def exported_store(tmp_path: Path, config: str = "") -> Path:
+    """A store whose artifact has three versions, all exported into versions/."""
+    root = tmp_path / "store"
+    root.mkdir()
+    (root / "gitversions.toml").write_text(config)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / "SKILL.md").write_text(f"version {i}\n")
+        (src / "notes.md").write_text(f"notes {i}\n" * 50)
+        assert run_gv(root, "snapshot", NAME, str(src)).returncode == 0
+    assert run_gv(root, "export", NAME).returncode == 0
+    return root
+
+
+def test_no_prune_changes_versions_while_verify_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prune that comes while verify is half way through waits for it.
+
+    verify listed versions/ and is about to check the first directory when a
+    prune (another process) starts: it gets no lock (lock_timeout = 0 here),
+    and verify reports the state it began with, undamaged, not "missing file".
+    """
+    from gitversions.materialize import Materializer
+    from gitversions.store import Store
+
+    root = exported_store(tmp_path, "lock_timeout = 0\n")
+    real = Materializer.check_dir
+    pruned: list[subprocess.CompletedProcess[str]] = []
+
+    def check_dir(self: Materializer, version: object, directory: Path) -> list[str]:
+        if not pruned:  # verify is between its listing and its reading
+            pruned.append(run_gv(root, "prune", NAME, "--keep", "1"))
+        return real(self, version, directory)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Materializer, "check_dir", check_dir)
+    store = Store(root)
+    try:
+        assert store.artifact(NAME).verify() == []
+    finally:
+        store.close()
+    (prune,) = pruned
+    assert prune.returncode == 1, prune.stdout + prune.stderr
+    assert f"artifact '{NAME}' is locked" in prune.stderr
+    monkeypatch.undo()
+    assert run_gv(root, "prune", NAME, "--keep", "1").returncode == 0
+    assert run_gv(root, "verify", NAME).stdout == f"ok: {NAME}\n"
+
+
+# Runs the command line, printing "waiting" the first time the lock is refused.
+SPY = r"""
+import sys
+import gitversions.lock as lock
+
+real, told = lock._try_lock, []
+
+def spy(*args, **kwargs):
+    got = real(*args, **kwargs)
+    if not got and not told:
+        told.append(True)
+        print("waiting", flush=True)
+    return got
+
+lock._try_lock = spy
+from gitversions.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_verify_waits_for_a_prune_half_way_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A verify started while a prune holds the lock waits, then finds no damage.
+
+    The prune is stopped after renaming the first version away; it goes on
+    only once verify has been refused the lock, so the order is fixed.
+    """
+    from gitversions import retention
+    from gitversions.store import Store
+
+    root = exported_store(tmp_path)
+    real = retention.remove_tree
+    first: list[str] = []
+    verify: list[subprocess.Popen[str]] = []
+
+    def remove_tree(path: Path) -> None:
+        if not verify:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", SPY, "--root", str(root), "verify", NAME],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=harness.git_env(),
+            )
+            verify.append(proc)
+            assert proc.stdout is not None
+            first.append(proc.stdout.readline())
+        real(path)
+
+    monkeypatch.setattr(retention, "remove_tree", remove_tree)
+    store = Store(root)
+    try:
+        result = retention.prune(store.artifact(NAME), keep=1)
+    finally:
+        store.close()
+    assert len(result.removed) == 2
+    (proc,) = verify
+    out, err = proc.communicate(timeout=120)
+    assert first == ["waiting\n"], [*first, out, err]
+    assert proc.returncode == 0, out + err
+    assert out == f"ok: {NAME}\n"
+
+
+def test_verify_shares_the_lock_and_verify_repair_takes_it_alone(
+    tmp_path: Path,
+) -> None:
+    """Readers do not block each other; a repair writes, so it waits for readers."""
+    from gitversions.store import Store
+
+    root = exported_store(tmp_path, "lock_timeout = 0\n")
+    store = Store(root)
+    try:
+        with store.artifact(NAME).reading():
+            plain = run_gv(root, "verify", NAME)
+            repair = run_gv(root, "verify", "--repair", NAME)
+    finally:
+        store.close()
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout == f"ok: {NAME}\n"
+    assert repair.returncode == 1
+    assert repair.stderr.startswith(f"gitversions: error: artifact '{NAME}' is locked")
+    assert run_gv(root, "verify", "--repair", NAME).returncode == 0

@@ -14,8 +14,10 @@ at the N-th call of a file operation (``crash_harness.py wrap --signal INT``).
 
 from __future__ import annotations
 
+import collections
 import errno
 import io
+import json
 import os
 import shutil
 import subprocess
@@ -30,7 +32,7 @@ import pytest
 
 from gitversions import remote
 from gitversions.cli import main
-from gitversions.errors import GitVersionsError
+from gitversions.errors import GitVersionsError, LockTimeoutError, UnfinishedError
 from gitversions.store import Store
 
 pytestmark = pytest.mark.faults
@@ -49,11 +51,11 @@ def _write_files(src: Path, round_: int, count: int = 12) -> None:
         (src / f"f{index}.txt").write_text(body)
 
 
-def _make_store(root: Path, src: Path, versions: int = 4) -> Store:
+def _make_store(root: Path, src: Path, versions: int = 4, files: int = 12) -> Store:
     """A store whose artifact ``demo`` has loose objects for gc to pack."""
     store = Store(root)
     for round_ in range(versions):
-        _write_files(src, round_)
+        _write_files(src, round_, files)
         store.snapshot("demo", src)
     store.close()
     return Store(root)
@@ -102,12 +104,22 @@ def _run(root: Path, *args: str) -> int:
 
 
 class _Disk:
-    """One budget of free bytes for every write the fault covers."""
+    """One budget of free bytes for every write the fault covers.
 
-    def __init__(self, free: int) -> None:
+    With ``writes``, the disk is full from that write call on instead (the
+    count of writes that still succeed), whatever their sizes.
+    """
+
+    def __init__(self, free: int, writes: int | None = None) -> None:
         self.free = free
+        self.writes = writes
 
     def take(self, size: int) -> None:
+        if self.writes is not None:
+            if self.writes <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.writes -= 1
+            return
         if size > self.free:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         self.free -= size
@@ -126,47 +138,47 @@ class _FullRaw(io.FileIO):
 @pytest.fixture
 def full_disk(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], _Disk]:
     """Make the disk full after ``free`` more bytes (files opened by fd, os.write)."""
+    return lambda free: _install_full_disk(monkeypatch, _Disk(free))
 
-    def install(free: int) -> _Disk:
-        disk = _Disk(free)
-        real_write = os.write
 
-        def fdopen(fd: int, mode: str = "r", buffering: int = -1, **_: Any) -> Any:
-            raw_mode = mode.replace("b", "").replace("t", "").replace("x", "w")
-            if "+" in raw_mode:
-                raw_mode = "r+"  # FileIO on an fd: no truncation either way
-            raw = _FullRaw(fd, raw_mode, disk)
-            if "+" in mode:
-                return io.BufferedRandom(raw)
-            if "w" in mode or "a" in mode:
-                return io.BufferedWriter(raw)
-            return io.BufferedReader(raw)  # pragma: no cover - not used for writes
+def _install_full_disk(monkeypatch: pytest.MonkeyPatch, disk: _Disk) -> _Disk:
+    """Make every write of files opened by fd, and every os.write, draw on ``disk``."""
+    real_write = os.write
 
-        def write(fd: int, data: Any) -> int:
-            disk.take(len(memoryview(data)))
-            return real_write(fd, data)
+    def fdopen(fd: int, mode: str = "r", buffering: int = -1, **_: Any) -> Any:
+        raw_mode = mode.replace("b", "").replace("t", "").replace("x", "w")
+        if "+" in raw_mode:
+            raw_mode = "r+"  # FileIO on an fd: no truncation either way
+        raw = _FullRaw(fd, raw_mode, disk)
+        if "+" in mode:
+            return io.BufferedRandom(raw)
+        if "w" in mode or "a" in mode:
+            return io.BufferedWriter(raw)
+        return io.BufferedReader(raw)  # pragma: no cover - not used for writes
 
-        real_open = io.open
-        flags = {"w": os.O_CREAT | os.O_TRUNC, "x": os.O_CREAT | os.O_EXCL}
+    def write(fd: int, data: Any) -> int:
+        disk.take(len(memoryview(data)))
+        return real_write(fd, data)
 
-        def open_(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-            if isinstance(file, int) or not set(mode) & set("wxa+"):
-                return real_open(file, mode, *args, **kwargs)
-            how = flags.get(mode[0], os.O_APPEND | os.O_CREAT if "a" in mode else 0)
-            how |= os.O_RDWR if "+" in mode else os.O_WRONLY
-            binary = fdopen(os.open(file, how, 0o666), mode.replace("t", "") + "b")
-            if "b" in mode:
-                return binary
-            encoding = kwargs.get("encoding") or (args[1] if len(args) > 1 else None)
-            return io.TextIOWrapper(binary, encoding=encoding or "utf-8")
+    real_open = io.open
+    flags = {"w": os.O_CREAT | os.O_TRUNC, "x": os.O_CREAT | os.O_EXCL}
 
-        monkeypatch.setattr(os, "fdopen", fdopen)
-        monkeypatch.setattr(os, "write", write)
-        monkeypatch.setattr(io, "open", open_)
-        monkeypatch.setattr("builtins.open", open_)
-        return disk
+    def open_(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, int) or not set(mode) & set("wxa+"):
+            return real_open(file, mode, *args, **kwargs)
+        how = flags.get(mode[0], os.O_APPEND | os.O_CREAT if "a" in mode else 0)
+        how |= os.O_RDWR if "+" in mode else os.O_WRONLY
+        binary = fdopen(os.open(file, how, 0o666), mode.replace("t", "") + "b")
+        if "b" in mode:
+            return binary
+        encoding = kwargs.get("encoding") or (args[1] if len(args) > 1 else None)
+        return io.TextIOWrapper(binary, encoding=encoding or "utf-8")
 
-    return install
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(io, "open", open_)
+    monkeypatch.setattr("builtins.open", open_)
+    return disk
 
 
 @pytest.fixture
@@ -481,3 +493,342 @@ def test_an_error_raised_while_ctrl_c_unwinds_is_an_interruption(
     code = _run(root, "gc", "demo")
     assert code == 130
     assert capsys.readouterr().err == "gitversions: interrupted\n"
+
+
+# -- a snapshot recorded, the work after it not done ---------------------------------
+
+
+def _auto_store(
+    root: Path, src: Path, versions: int = 1, auto: bool = True, files: int = 12
+) -> None:
+    """A store with ``[export] auto = true`` whose ``demo`` has ``versions``."""
+    root.mkdir(parents=True)
+    (root / "gitversions.toml").write_text("[export]\nauto = true\n" if auto else "")
+    if versions:
+        _make_store(root, src, versions=versions, files=files).close()
+
+
+def _newest(root: Path) -> str | None:
+    store = Store(root)
+    try:
+        artifact = store.artifact("demo")
+        if not artifact.exists():
+            return None
+        latest = artifact.history.latest()
+        return None if latest is None else str(latest.id)
+    finally:
+        store.close()
+
+
+def _no_space(path: str) -> Callable[..., Any]:
+    def fail(*_args: Any, **_kwargs: Any) -> Any:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+    return fail
+
+
+# The write each step makes after main moved, and what is then left undone.
+_AFTER_MAIN = {
+    "tag": ("gitversions.history.History.ensure_tag", ["tag", "manifest", "export"]),
+    "manifest": ("gitversions.manifest.atomic_write", ["manifest", "export"]),
+    "export": ("gitversions.materialize.Materializer._write_dir", ["export"]),
+    "latest": ("gitversions.materialize.Materializer.update_latest", ["export"]),
+}
+
+
+@pytest.mark.parametrize("step", sorted(_AFTER_MAIN))
+def test_a_snapshot_whose_follow_up_fails_after_main_moved_says_it_was_recorded(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    step: str,
+) -> None:
+    """Exit 3, the version named as recorded, what was not done; repair finishes."""
+    root, src = tmp_path / "store", tmp_path / "src"
+    _auto_store(root, src)
+    before = _newest(root)
+    _write_files(src, 1)
+    target, unfinished = _AFTER_MAIN[step]
+    monkeypatch.setattr(target, _no_space(f"/full/{step}"))
+    capsys.readouterr()
+    code = _run(root, "--json", "snapshot", "demo", str(src))
+    out, err = capsys.readouterr()
+    monkeypatch.undo()
+    recorded = _newest(root)
+    assert recorded is not None and recorded != before  # main moved
+    assert code == 3
+    data = json.loads(out)
+    assert data["id"] == recorded
+    assert data["unchanged"] is False
+    assert data["summary"] == "12 modified"
+    assert data["unfinished"] == unfinished
+    (line,) = err.splitlines()
+    assert line.startswith(f"gitversions: error: demo: recorded {recorded}, but ")
+    assert f"{ENOSPC}: /full/{step}" in line
+    assert line.endswith("run `gitversions verify --repair demo` to finish")
+    assert line == f"gitversions: error: {data['error']}"
+    # The version is in the history; what is missing is pending, not damage.
+    assert _run(root, "log", "demo") == 0
+    assert capsys.readouterr().out.startswith(recorded)
+    assert _run(root, "verify", "demo") == 0
+    assert "note: demo: " in capsys.readouterr().out
+    assert _run(root, "verify", "--repair", "demo") == 0
+    assert "repaired: demo: " in capsys.readouterr().err
+    assert _run(root, "verify", "demo") == 0
+    assert capsys.readouterr().out == "ok: demo\n"
+    versions = root / "artifacts" / "demo" / "versions"
+    assert (versions / recorded / ".version.toml").is_file()
+    assert os.readlink(versions / "latest") == recorded
+    assert _leftovers(root) == []
+    _check_whole(root)
+
+
+def test_a_recorded_but_unfinished_snapshot_prints_the_version_and_the_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Text output: the usual result line on stdout, the error on stderr."""
+    root, src = tmp_path / "store", tmp_path / "src"
+    _auto_store(root, src)
+    _write_files(src, 1)
+    versions = root / "artifacts" / "demo" / "versions"
+    monkeypatch.setattr(_AFTER_MAIN["export"][0], _no_space(str(versions)))
+    capsys.readouterr()
+    assert _run(root, "snapshot", "demo", str(src)) == 3
+    out, err = capsys.readouterr()
+    recorded = _newest(root)
+    assert out == f"demo: recorded {recorded} (12 modified)\n"
+    assert err == (
+        f"gitversions: error: demo: recorded {recorded}, but could not export it "
+        f"to {versions}: {ENOSPC}: {versions}; run `gitversions verify --repair "
+        "demo` to finish\n"
+    )
+
+
+def test_the_library_hands_over_the_recorded_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, src = tmp_path / "store", tmp_path / "src"
+    _auto_store(root, src)
+    _write_files(src, 1)
+    monkeypatch.setattr(_AFTER_MAIN["manifest"][0], _no_space("/full"))
+    store = Store(root)
+    with pytest.raises(UnfinishedError) as info:
+        store.snapshot("demo", src, message="kept")
+    store.close()
+    assert info.value.exit_code == 3
+    assert info.value.unfinished == ("manifest", "export")
+    assert info.value.version.message == "kept"
+    assert str(info.value.version.id) == _newest(root)
+    assert info.value.record is not None
+    assert info.value.record["id"] == str(info.value.version.id)
+
+
+@pytest.mark.parametrize("step", ["manifest", "export"])
+def test_an_unchanged_snapshot_whose_follow_up_fails_is_a_plain_failure(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    step: str,
+) -> None:
+    """No version recorded now: exit 1, and no word of one."""
+    root, src = tmp_path / "store", tmp_path / "src"
+    _auto_store(root, src)
+    (root / "artifacts" / "demo" / "manifest.toml").unlink()
+    shutil.rmtree(root / "artifacts" / "demo" / "versions")
+    monkeypatch.setattr(_AFTER_MAIN[step][0], _no_space("/full"))
+    capsys.readouterr()
+    assert _run(root, "snapshot", "demo", str(src)) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"gitversions: error: {ENOSPC}: /full\n"
+
+
+def test_an_export_kept_out_by_another_writer_is_named_too(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Not only a full disk: a lock held past lock_timeout, fields unreadable."""
+    root, src = tmp_path / "store", tmp_path / "src"
+    _auto_store(root, src)
+    _write_files(src, 1)
+
+    def export(*_args: Any, **_kwargs: Any) -> None:
+        raise LockTimeoutError("artifact 'demo' is locked by pid 1 (gitversions)")
+
+    def records(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr("gitversions.store.Artifact.export", export)
+    monkeypatch.setattr("gitversions.store.Artifact.records", records)
+    capsys.readouterr()
+    assert _run(root, "snapshot", "demo", str(src)) == 3
+    out, err = capsys.readouterr()
+    recorded = _newest(root)
+    assert out == f"demo: recorded {recorded}\n"  # no summary: it could not be read
+    assert "could not export it to " in err
+    assert ": artifact 'demo' is locked by pid 1 (gitversions); run " in err
+    assert _run(root, "--json", "snapshot", "demo", str(src), "--force") == 3
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) == {"id", "commit", "unchanged", "unfinished", "error"}
+    assert data["id"] == _newest(root) != recorded
+
+
+@pytest.mark.parametrize(
+    ("auto", "first"), [(True, False), (True, True), (False, False)]
+)
+def test_a_snapshot_says_recorded_exactly_when_main_moved_whichever_write_fails(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    figures: collections.Counter[str],
+    auto: bool,
+    first: bool,
+) -> None:
+    """The disk fills at each write in turn: the message tells the truth at all.
+
+    Exit 3 and ``recorded <id>`` when main moved, exit 1 and no such word when
+    it did not; either way ``verify --repair`` leaves a store that is whole.
+    """
+    template, src = tmp_path / "template", tmp_path / "src"
+    _auto_store(template, src, versions=0 if first else 1, auto=auto, files=3)
+    _write_files(src, 1, count=3)
+    before = _newest(template)
+    summary = "added" if first else "modified"
+    outcomes: dict[int, int] = {}
+    writes = 0
+    while True:
+        root = tmp_path / f"run{writes}"
+        shutil.copytree(template, root)
+        capsys.readouterr()
+        with pytest.MonkeyPatch.context() as patch:
+            _install_full_disk(patch, _Disk(0, writes=writes))
+            code = _run(root, "snapshot", "demo", str(src))
+        out, err = capsys.readouterr()
+        newest = _newest(root)
+        outcomes[code] = outcomes.get(code, 0) + 1
+        if code == 0:
+            break
+        assert ENOSPC in err, err
+        if newest != before:
+            assert code == 3, err
+            assert out == f"demo: recorded {newest} (3 {summary})\n"
+            assert err.startswith(f"gitversions: error: demo: recorded {newest}, ")
+            assert "verify --repair demo" in err
+            assert _run(root, "verify", "--repair", "demo") == 0
+            capsys.readouterr()
+            assert _run(root, "verify", "demo") == 0
+            assert capsys.readouterr().out == "ok: demo\n"
+        else:
+            assert code == 1, err
+            assert out == "" and "recorded" not in err
+        assert _leftovers(root) == []
+        writes += 1
+    figures["faults: snapshot ENOSPC points (one per write)"] += writes + 1
+    figures["faults: snapshot ENOSPC after main moved, said recorded"] += outcomes.get(
+        3, 0
+    )
+    assert outcomes.get(3, 0) >= (3 if auto else 2), outcomes
+    assert outcomes.get(1, 0) >= 5, outcomes
+
+
+@pytest.fixture
+def mount(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Mount tmpfs file systems with the options given; unmount them afterwards."""
+    mounted: list[Path] = []
+
+    def make(options: str) -> Path:
+        point = tmp_path / f"disk{len(mounted)}"
+        point.mkdir()
+        proc = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs: {proc.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield make
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def _fill_inodes(disk: Path, leave: int) -> None:
+    """Take every free inode of ``disk`` but ``leave``."""
+    filler = disk / "inodes"
+    filler.mkdir()
+    made = []
+    while True:
+        path = filler / str(len(made))
+        try:
+            path.touch()
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+            break
+        made.append(path)
+    for path in made[:leave]:
+        path.unlink()
+
+
+@needs_tmpfs
+@pytest.mark.parametrize("by", ["blocks", "inodes"])
+def test_a_snapshot_on_a_real_full_disk_says_recorded_exactly_when_main_moved(
+    tmp_path: Path,
+    mount: Callable[[str], Path],
+    capsys: pytest.CaptureFixture[str],
+    figures: collections.Counter[str],
+    by: str,
+) -> None:
+    """A tmpfs filled to 0, 1, 2... free blocks (or inodes) under a snapshot.
+
+    With ``export.auto``, the free space runs out at every stage in turn:
+    before main moves (exit 1, nothing recorded), after it (exit 3, the
+    version named as recorded; ``verify --repair`` finishes it once space is
+    freed), or not at all (exit 0).
+    """
+    template, src = tmp_path / "template", tmp_path / "src"
+    _auto_store(template, src, files=3)
+    _write_files(src, 1, count=3)
+    before = _newest(template)
+    disk = mount("size=4m,nr_inodes=400")
+    outcomes: collections.Counter[int] = collections.Counter()
+    for leave in range(200):
+        root = disk / "store"
+        shutil.copytree(template, root)
+        if by == "blocks":
+            filler = _fill(disk, leave * 4096)
+        else:
+            _fill_inodes(disk, leave)
+        capsys.readouterr()
+        code = _run(root, "snapshot", "demo", str(src))
+        out, err = capsys.readouterr()
+        outcomes[code] += 1
+        newest = _newest(root)
+        if by == "blocks":
+            filler.unlink()
+        else:
+            shutil.rmtree(disk / "inodes")
+        if code == 0:
+            break
+        assert ENOSPC in err, err
+        if newest != before:
+            assert code == 3, err
+            assert out == f"demo: recorded {newest} (3 modified)\n"
+            assert err.startswith(f"gitversions: error: demo: recorded {newest}, ")
+            assert _run(root, "verify", "--repair", "demo") == 0
+            capsys.readouterr()
+            assert _run(root, "verify", "demo") == 0
+            assert capsys.readouterr().out == "ok: demo\n"
+        else:
+            assert code == 1, err
+            assert out == "" and "recorded" not in err
+        assert _leftovers(root) == []
+        shutil.rmtree(root)
+    figures[f"faults: snapshot on a real full disk, by {by}"] += sum(outcomes.values())
+    figures[f"faults: ... by {by}, after main moved, said recorded"] += outcomes[3]
+    assert outcomes[0] == 1, outcomes
+    assert outcomes[1] >= 1 and outcomes[3] >= 1, outcomes

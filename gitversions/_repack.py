@@ -88,7 +88,6 @@ class RepackStats:
     loose_objects_after: int = 0
     packs_before: int = 0
     packs_after: int = 0
-    packed_objects: int = 0
     packed_tags: int = 0
     pruned_objects: list[str] = field(default_factory=list)
 
@@ -286,7 +285,6 @@ def repack(
         # dulwich writes the pack and its index under temporary names, fsyncs
         # them (fsync_object_files) and renames them into place.
         new_pack = store.add_pack_data(len(records), iter(records))
-        stats.packed_objects = len(records)
         if new_pack is not None:
             new_name = os.path.basename(new_pack._basename)
     # Only now that the pack is durable may what it replaces go.
@@ -415,13 +413,6 @@ def geometric_merge(history: History) -> list[str]:
         with contextlib.suppress(OSError):
             sizes.append((os.path.getsize(pack_dir / f"{name}.pack"), name))
     return geometric_split(sizes)
-
-
-def needs_repack(history: History) -> bool:
-    """Tell whether loose objects or packs passed the automatic thresholds."""
-    if _too_many_loose(history):
-        return True
-    return len(_pack_names(history)) >= AUTO_PACKS and len(geometric_merge(history)) > 1
 
 
 def auto_repack(history: History) -> RepackStats | None:

@@ -25,7 +25,6 @@ __all__ = [
 MAX_NAME_LENGTH = 128
 SHORT_HASH_LENGTH = 7
 HASH_HEX_LENGTH = 64
-MIN_PREFIX_LENGTH = 4
 
 _NAME_CHARS = re.compile(r"[A-Za-z0-9._-]+")
 # Numbers are bounded (18 digits) so no input can make int() or str() work hard.

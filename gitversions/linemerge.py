@@ -35,11 +35,12 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "MAX_XDIFF_SIZE",
     "ConflictHunk",
     "DiffHunk",
     "MergeResult",
@@ -55,6 +56,7 @@ Favor = Literal["ours", "theirs", "union"]
 Level = Literal["minimal", "eager", "zealous", "zealous_alnum"]
 
 BINARY_PROBE = 8000  # git's buffer_is_binary looks this far for a NUL
+MAX_XDIFF_SIZE = 1 << 30  # git treats larger input as binary (not checked here)
 MARKER_SIZE = 7
 
 # xdiff's Myers tuning: below these costs the search is exact.
@@ -364,95 +366,121 @@ class _Search:
     def split(
         self, off1: int, lim1: int, off2: int, lim2: int, need_min: bool
     ) -> tuple[int, int, bool, bool]:
-        """Where to split the box: (i1, i2, minimal below, minimal above)."""
-        ha1, ha2, kf, kb, base = self.ha1, self.ha2, self.kf, self.kb, self.base
-        dmin, dmax = off1 - lim2, lim1 - off2
+        """Where to split the box: (i1, i2, minimal below, minimal above).
+
+        Forward paths from the top corner and backward paths from the bottom
+        one grow one edit at a time until they meet; past xdiff's cost limits
+        (when a minimal diff is not required) a good-enough split is taken.
+        """
+        box = (off1, lim1, off2, lim2)
         fmid, bmid = off1 - off2, lim1 - lim2
-        odd = (fmid - bmid) & 1
-        fmin = fmax = fmid
-        bmin = bmax = bmid
-        kf[base + fmid] = off1
-        kb[base + bmid] = lim1
+        odd = bool((fmid - bmid) & 1)
+        ranges = [fmid, fmid, bmid, bmid]  # diagonals reached: fmin fmax bmin bmax
+        self.kf[self.base + fmid] = off1
+        self.kb[self.base + bmid] = lim1
         ec = 0
         while True:
             ec += 1
-            got_snake = False
-            # Forward: extend each diagonal's furthest reach by one edit.
-            if fmin > dmin:
-                fmin -= 1
-                kf[base + fmin - 1] = -1
-            else:
-                fmin += 1
-            if fmax < dmax:
-                fmax += 1
-                kf[base + fmax + 1] = -1
-            else:
-                fmax -= 1
-            # Diagonal d is slot x = base + d of kf and kb.
-            low_b, high_b = base + bmin, base + bmax
-            for x in range(base + fmax, base + fmin - 1, -2):
-                i1 = kf[x - 1] + 1
-                if i1 <= kf[x + 1]:  # noqa: PLR1730 (no call in the hot loop)
-                    i1 = kf[x + 1]
-                i2 = i1 - x + base
-                if i1 < lim1 and i2 < lim2 and ha1[i1] == ha2[i2]:
-                    run = _run_fwd(ha1, i1, ha2, i2, min(lim1 - i1, lim2 - i2))
-                    if run > _SNAKE_CNT:
-                        got_snake = True
-                    i1 += run
-                    i2 += run
-                kf[x] = i1
-                if odd and low_b <= x <= high_b and kb[x] <= i1:
-                    return i1, i2, True, True
-            # Backward, the same from the far corner.
-            if bmin > dmin:
-                bmin -= 1
-                kb[base + bmin - 1] = _LINE_MAX
-            else:
-                bmin += 1
-            if bmax < dmax:
-                bmax += 1
-                kb[base + bmax + 1] = _LINE_MAX
-            else:
-                bmax -= 1
-            low_f, high_f = base + fmin, base + fmax
-            for x in range(base + bmax, base + bmin - 1, -2):
-                i1 = kb[x - 1]
-                if i1 >= kb[x + 1]:
-                    i1 = kb[x + 1] - 1
-                i2 = i1 - x + base
-                if i1 > off1 and i2 > off2 and ha1[i1 - 1] == ha2[i2 - 1]:
-                    run = _run_bwd(ha1, i1, ha2, i2, min(i1 - off1, i2 - off2))
-                    if run > _SNAKE_CNT:
-                        got_snake = True
-                    i1 -= run
-                    i2 -= run
-                kb[x] = i1
-                if not odd and low_f <= x <= high_f and i1 <= kf[x]:
-                    return i1, i2, True, True
+            found, snake_fwd = self._forward(box, ranges, odd)
+            if found is not None:
+                return found
+            found, snake_bwd = self._backward(box, ranges, odd)
+            if found is not None:
+                return found
             if need_min:
                 continue
-            if got_snake and ec > _HEUR_MIN_COST:
-                found = self._good_snake(
-                    off1, lim1, off2, lim2, ec, (fmin, fmax, fmid, bmin, bmax, bmid)
-                )
+            if (snake_fwd or snake_bwd) and ec > _HEUR_MIN_COST:
+                found = self._good_snake(box, ec, ranges, (fmid, bmid))
                 if found is not None:
                     return found
             if ec >= self.mxcost:
-                return self._furthest(off1, lim1, off2, lim2, (fmin, fmax, bmin, bmax))
+                return self._furthest(box, ranges)
+
+    def _forward(
+        self, box: tuple[int, int, int, int], ranges: list[int], odd: bool
+    ) -> tuple[tuple[int, int, bool, bool] | None, bool]:
+        """Extend each forward path by one edit; (meeting point, long snake)."""
+        ha1, ha2, kf, kb, base = self.ha1, self.ha2, self.kf, self.kb, self.base
+        off1, lim1, off2, lim2 = box
+        fmin, fmax, bmin, bmax = ranges
+        if fmin > off1 - lim2:
+            fmin -= 1
+            kf[base + fmin - 1] = -1
+        else:
+            fmin += 1
+        if fmax < lim1 - off2:
+            fmax += 1
+            kf[base + fmax + 1] = -1
+        else:
+            fmax -= 1
+        ranges[0], ranges[1] = fmin, fmax
+        got_snake = False
+        # Diagonal d is slot x = base + d of kf and kb.
+        low_b, high_b = base + bmin, base + bmax
+        for x in range(base + fmax, base + fmin - 1, -2):
+            i1 = kf[x - 1] + 1
+            if i1 <= kf[x + 1]:  # noqa: PLR1730 (no call in the hot loop)
+                i1 = kf[x + 1]
+            i2 = i1 - x + base
+            if i1 < lim1 and i2 < lim2 and ha1[i1] == ha2[i2]:
+                run = _run_fwd(ha1, i1, ha2, i2, min(lim1 - i1, lim2 - i2))
+                if run > _SNAKE_CNT:
+                    got_snake = True
+                i1 += run
+                i2 += run
+            kf[x] = i1
+            if odd and low_b <= x <= high_b and kb[x] <= i1:
+                return (i1, i2, True, True), got_snake
+        return None, got_snake
+
+    def _backward(
+        self, box: tuple[int, int, int, int], ranges: list[int], odd: bool
+    ) -> tuple[tuple[int, int, bool, bool] | None, bool]:
+        """Extend each backward path by one edit; (meeting point, long snake)."""
+        ha1, ha2, kf, kb, base = self.ha1, self.ha2, self.kf, self.kb, self.base
+        off1, lim1, off2, lim2 = box
+        fmin, fmax, bmin, bmax = ranges
+        if bmin > off1 - lim2:
+            bmin -= 1
+            kb[base + bmin - 1] = _LINE_MAX
+        else:
+            bmin += 1
+        if bmax < lim1 - off2:
+            bmax += 1
+            kb[base + bmax + 1] = _LINE_MAX
+        else:
+            bmax -= 1
+        ranges[2], ranges[3] = bmin, bmax
+        got_snake = False
+        low_f, high_f = base + fmin, base + fmax
+        for x in range(base + bmax, base + bmin - 1, -2):
+            i1 = kb[x - 1]
+            if i1 >= kb[x + 1]:
+                i1 = kb[x + 1] - 1
+            i2 = i1 - x + base
+            if i1 > off1 and i2 > off2 and ha1[i1 - 1] == ha2[i2 - 1]:
+                run = _run_bwd(ha1, i1, ha2, i2, min(i1 - off1, i2 - off2))
+                if run > _SNAKE_CNT:
+                    got_snake = True
+                i1 -= run
+                i2 -= run
+            kb[x] = i1
+            if not odd and low_f <= x <= high_f and i1 <= kf[x]:
+                return (i1, i2, True, True), got_snake
+        return None, got_snake
 
     def _good_snake(
         self,
-        off1: int,
-        lim1: int,
-        off2: int,
-        lim2: int,
+        box: tuple[int, int, int, int],
         ec: int,
-        ranges: tuple[int, int, int, int, int, int],
+        ranges: list[int],
+        mids: tuple[int, int],
     ) -> tuple[int, int, bool, bool] | None:
         """A split on a long snake far along its path, if the search has one."""
         ha1, ha2, kf, kb, base = self.ha1, self.ha2, self.kf, self.kb, self.base
-        fmin, fmax, fmid, bmin, bmax, bmid = ranges
+        off1, lim1, off2, lim2 = box
+        fmin, fmax, bmin, bmax = ranges
+        fmid, bmid = mids
         best, split = 0, (0, 0)
         for d in range(fmax, fmin - 1, -2):
             dd = d - fmid if d > fmid else fmid - d
@@ -496,10 +524,11 @@ class _Search:
         return None
 
     def _furthest(
-        self, off1: int, lim1: int, off2: int, lim2: int, ranges: tuple[int, ...]
+        self, box: tuple[int, int, int, int], ranges: list[int]
     ) -> tuple[int, int, bool, bool]:
         """Enough searching: split at the path that got furthest."""
         kf, kb, base = self.kf, self.kb, self.base
+        off1, lim1, off2, lim2 = box
         fmin, fmax, bmin, bmax = ranges
         fbest = fbest1 = -1
         for d in range(fmax, fmin - 1, -2):
@@ -629,6 +658,50 @@ def _end_of_group(rchg: bytearray, pos: int) -> int:
     return len(rchg) if end < 0 else end
 
 
+def _slide_up(rchg: bytearray, start: int, end: int) -> tuple[int, int]:
+    """Move a group one line up, joining the group it then touches."""
+    start -= 1
+    end -= 1
+    rchg[start] = 1
+    rchg[end] = 0
+    return rchg.rfind(0, 0, start) + 1, end
+
+
+def _settle(
+    ids: list[int],
+    rchg: bytearray,
+    group: tuple[int, int, int],
+    other_nonempty: Callable[[int], bool],
+) -> tuple[int, int, int]:
+    """Slide one group (start, end, number) to where xdiff leaves it."""
+    start, end, j = group
+    n = len(ids)
+    while True:
+        size = end - start
+        matching_end = -1
+        while start > 0 and ids[start - 1] == ids[end - 1]:
+            start, end = _slide_up(rchg, start, end)
+            j -= 1
+        earliest_end = end
+        if other_nonempty(j):
+            matching_end = end
+        while end < n and ids[start] == ids[end]:  # slide down
+            rchg[start] = 0
+            rchg[end] = 1
+            start += 1
+            end = _end_of_group(rchg, end + 1)
+            j += 1
+            if other_nonempty(j):
+                matching_end = end
+        if size == end - start:  # it grew: slide the whole again
+            break
+    if end != earliest_end and matching_end != -1:
+        while not other_nonempty(j):  # back up to the other side's change
+            start, end = _slide_up(rchg, start, end)
+            j -= 1
+    return start, end, j
+
+
 def _compact(ids: list[int], rchg: bytearray, rchg_o: bytearray) -> None:
     """Slide each group of changed lines of one side as xdiff does.
 
@@ -638,7 +711,6 @@ def _compact(ids: list[int], rchg: bytearray, rchg_o: bytearray) -> None:
     when there is one. Groups of the two sides are kept in step: group ``j``
     of each lies between their ``j``-th and ``j+1``-th unchanged lines.
     """
-    n = len(ids)
     n_o = len(rchg_o)
     unchanged_o = list(itertools.compress(range(n_o), rchg_o.translate(_FLIP)))
     count_o = len(unchanged_o)
@@ -649,48 +721,13 @@ def _compact(ids: list[int], rchg: bytearray, rchg_o: bytearray) -> None:
         return end > start
 
     start = rchg.find(1)
-    if start < 0:
-        return
-    j = start  # groups before this one are empty: one per unchanged line
-    end = _end_of_group(rchg, start)
-    while True:
-        while True:
-            size = end - start
-            matching_end = -1
-            while start > 0 and ids[start - 1] == ids[end - 1]:  # slide up
-                start -= 1
-                end -= 1
-                rchg[start] = 1
-                rchg[end] = 0
-                start = rchg.rfind(0, 0, start) + 1
-                j -= 1
-            earliest_end = end
-            if other_nonempty(j):
-                matching_end = end
-            while end < n and ids[start] == ids[end]:  # slide down
-                rchg[start] = 0
-                rchg[end] = 1
-                start += 1
-                end = _end_of_group(rchg, end + 1)
-                j += 1
-                if other_nonempty(j):
-                    matching_end = end
-            if size == end - start:
-                break
-        if end != earliest_end and matching_end != -1:
-            while not other_nonempty(j):  # back up to the other side's change
-                start -= 1
-                end -= 1
-                rchg[start] = 1
-                rchg[end] = 0
-                start = rchg.rfind(0, 0, start) + 1
-                j -= 1
-        following = rchg.find(1, end + 1) if end < n else -1
-        if following < 0:
-            return
+    j = start  # the groups before the first change are empty, one per line
+    while start >= 0:
+        end = _end_of_group(rchg, start)
+        start, end, j = _settle(ids, rchg, (start, end, j), other_nonempty)
+        following = rchg.find(1, end + 1) if end < len(ids) else -1
         j += following - end
         start = following
-        end = _end_of_group(rchg, following)
 
 
 def _groups(rchg: bytearray) -> list[tuple[int, int, int]]:

@@ -164,6 +164,16 @@ def test_level_minimal_and_eager() -> None:
     assert "<<<<<<< OURS\nC\nD1\n=======\nC\nD2\n" in text  # not narrowed
 
 
+def test_overlapping_changes_that_end_equal_are_clean() -> None:
+    """The two diffs cut the region differently, yet both sides read the same."""
+    base, ours, theirs = (
+        lines("c", "b", "a", "c", "a"),
+        lines("X", "b", "b", "a"),
+        lines("c", "b", "a"),
+    )
+    assert merge(base, ours, theirs) == (ours, 0)
+
+
 def test_conflict_hunks_give_the_line_ranges() -> None:
     ours = BASE.replace("c\nd\ne\n", "C\nD1\nE\n")
     theirs = BASE.replace("c\nd\ne\n", "C\nD2\nE\n")
@@ -252,6 +262,11 @@ def test_crlf_text_gets_crlf_markers() -> None:
 def test_crlf_markers_need_every_side_to_use_crlf() -> None:
     text, _ = merge("a\nb\nc\n", "a\r\nx\r\nc\r\n", "a\r\ny\r\nc\r\n")
     assert "<<<<<<< OURS\n" in text  # the base uses LF: markers too
+
+
+def test_lf_markers_when_ours_uses_lf() -> None:
+    text, _ = merge("a\nb\n", "x\n", "x\r\n")
+    assert text == "<<<<<<< OURS\nx\n=======\nx\r\n>>>>>>> THEIRS\n"
 
 
 def test_crlf_conflict_on_a_last_line_without_newline() -> None:

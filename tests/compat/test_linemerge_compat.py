@@ -9,7 +9,9 @@ empty files, a last line without newline on any side, CRLF text and repetitive
 lines (where the choice between equally short diffs decides the conflicts).
 
 Sizes: 500 triples per style by default, 2,500 with ``--full`` (or
-``GITVERSIONS_MERGE_CASES=N``). All git calls of one style run in one shell
+``GITVERSIONS_MERGE_CASES=N``); a fifth of that for zdiff3 and union, a tenth
+for merge-ort's settings (histogram diff, zealous level) against
+``git merge-tree --write-tree``. All git calls of one style run in one shell
 process, so the default run costs a few seconds. Required (issue 11): output
 byte-identical in at least 99.5 % of the triples and the same verdict (git's
 exit status is its number of conflicts: the counts must agree); the figures are
@@ -266,3 +268,83 @@ def test_diff_lines_is_git_diff(algorithm: str, tmp_path: Path) -> None:
         )  # type: ignore[arg-type]
         got = [(h.a_start, h.a_count, h.b_start, h.b_count) for h in ours]
         assert got == git_hunks(git_diff, a_bytes, b_bytes, algorithm), (a, b)
+
+
+# -- merge-ort's settings, against git merge-tree ----------------------------------
+
+
+def _fast_import(tmp: Path, triples: list[Triple]) -> list[tuple[str, str]]:
+    """Write each triple as three commits of one file ``f`` (base, then ours and
+    theirs on it) with one ``git fast-import``; return (ours, theirs) ids."""
+    stream = bytearray()
+    for i, sides in enumerate(triples):
+        for k, data in enumerate(sides):
+            mark = 10 * i + k + 1  # blobs 1-3, commits 6-8 (mark 0 is invalid)
+            parent = f"from :{10 * i + 6}\n" if k else ""
+            stream += b"blob\nmark :%d\ndata %d\n%s\n" % (mark, len(data), data)
+            stream += (
+                f"commit refs/heads/c{mark}\nmark :{mark + 5}\n"
+                f"committer t <t@t> 0 +0000\ndata 2\nx\n{parent}M 100644 :{mark} f\n\n"
+            ).encode()
+    subprocess.run(
+        [str(GIT), "--git-dir", "repo.git", "fast-import", "--quiet",
+         "--export-marks=marks"],
+        cwd=tmp, input=bytes(stream), check=True, capture_output=True,
+    )  # fmt: skip
+    marks = dict(
+        line.split() for line in (tmp / "marks").read_text().splitlines() if line
+    )
+    return [
+        (marks[f":{10 * i + 7}"], marks[f":{10 * i + 8}"]) for i in range(len(triples))
+    ]
+
+
+def git_merge_trees(
+    tmp: Path, triples: list[Triple]
+) -> list[tuple[bytes, int, str, str]]:
+    """Merge each triple with ``git merge-tree --write-tree``, in one shell.
+
+    Returns, per triple: the merged file, the exit status (1: conflicts) and
+    the two commit ids (the conflict labels).
+    """
+    git = shlex.quote(str(GIT))
+    subprocess.run([str(GIT), "init", "-q", "--bare", "repo.git"], cwd=tmp, check=True)
+    commits = _fast_import(tmp, triples)
+    lines = ["export GIT_DIR=repo.git"]
+    for i, (ours_id, theirs_id) in enumerate(commits):
+        lines.append(
+            f"{git} merge-tree --write-tree {ours_id} {theirs_id} > {i}.mt;"
+            f" echo $? > {i}.rc; {git} cat-file blob $(head -n 1 {i}.mt):f > {i}.out"
+        )
+    (tmp / "run.sh").write_text("\n".join(lines) + "\n")
+    subprocess.run(["bash", "run.sh"], cwd=tmp, check=True, capture_output=True)
+    return [
+        ((tmp / f"{i}.out").read_bytes(), int((tmp / f"{i}.rc").read_text()), *ids)
+        for i, ids in enumerate(commits)
+    ]
+
+
+def test_histogram_zealous_is_merge_ort(
+    tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """merge-ort (``git merge``, ``git merge-tree``): histogram, level zealous."""
+    rng = random.Random("linemerge-merge-tree")
+    count = case_count(request.config) // 5
+    triples = []
+    while len(triples) < count:
+        base, ours, theirs = triple(rng)
+        if len({base, ours, theirs}) == 3:  # else merge-ort needs no content merge
+            triples.append((base, ours, theirs))
+    same = 0
+    expected = git_merge_trees(tmp_path, triples)
+    for (base, ours, theirs), (blob, status, ours_id, theirs_id) in zip(
+        triples, expected, strict=True
+    ):
+        result = merge_lines(
+            base, ours, theirs, ours_label=ours_id, theirs_label=theirs_id,
+            algorithm="histogram", level="zealous",
+        )  # fmt: skip
+        assert result.clean == (status == 0), (base, ours, theirs)
+        same += result.content == blob
+    report(capsys, f"linemerge (histogram, zealous) vs git merge-tree: {same}/{count}")
+    assert same >= REQUIRED * count

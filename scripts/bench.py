@@ -15,6 +15,9 @@ alternating so that a noisy machine hurts both alike:
   c. export of one version, whole processes, a fresh target each run:
      ``gitversions export --to`` vs ``git archive | tar -x``.
 
+Rows P2, P4, P6-P11 come from scripts/bench_scale.py, P12 (a three-way merge
+of one 10 MB text file against ``git merge-file``) from scripts/bench_merge.py.
+
 This is a measurement, not a test: it exits 0 even when a target is missed, and
 prints MISSED for it.
 """
@@ -367,6 +370,9 @@ def bench(
     from bench_scale import bench_scale  # rows P2, P4, P6-P11
 
     results.extend(bench_scale(work, runs, seed, gitversions, git, env, quick))
+    from bench_merge import bench_merge  # row P12
+
+    results.extend(bench_merge(work, runs, seed, git, env))
     return results, data
 
 

@@ -83,7 +83,7 @@ from .ids import (
     parse_ref,
 )
 from .lock import held_since
-from .paths import MAX_DEPTH, VERSION_FILENAME, check_component
+from .paths import MAX_DEPTH, VERSION_FILENAME, check_component, name_key
 
 if TYPE_CHECKING:
     from ._repack import RepackStats
@@ -1582,8 +1582,9 @@ def check_tree_entries(
     version's tree through here before anything is recorded or written:
     :func:`parse_tree`'s rules, then every name a safe path component
     (:func:`check_component`: no ``.``, ``..``, ``.git`` in any spelling,
-    ``/``, NUL or empty name), no two names equal but for case, names in
-    UTF-8, and only file, executable, symlink and directory modes.
+    ``/``, NUL or empty name), no two names that a case-insensitive
+    filesystem takes for one (:func:`name_key`: case, Unicode normalization),
+    names in UTF-8, and only file, executable, symlink and directory modes.
 
     Args:
         raw: The tree's body, as stored.
@@ -1600,12 +1601,17 @@ def check_tree_entries(
         CorruptionError: For a tree that cannot be parsed.
     """
     entries = parse_tree(raw, tree, fmt)
-    seen: set[bytes] = set()
+    seen: dict[str, bytes] = {}
     for name, mode, _sha in entries:
         where = f"{prefix}{name.decode('utf-8', 'replace')}"
         reason = check_component(name)
-        if reason is None and name.lower() in seen:
-            reason = "duplicate name"
+        key = name_key(name)
+        if reason is None and key in seen:
+            twin = seen[key].decode("utf-8", "replace")
+            reason = (
+                f"duplicate name: {twin!r} differs only in letter case or Unicode "
+                "form (one file on macOS or Windows)"
+            )
         if reason is None and not _is_utf8(name):
             reason = "name is not UTF-8"
         if reason is None and mode not in _ALLOWED_MODES:
@@ -1614,7 +1620,7 @@ def check_tree_entries(
             reason = "a name reserved for gitversions metadata"
         if reason:
             raise UnsafePathError(f"unsafe tree entry {where!r}: {reason}")
-        seen.add(name.lower())
+        seen[key] = name
     return entries
 
 

@@ -68,6 +68,7 @@ __all__ = [
     "redact",
     "redact_url",
     "ssh_command_from_env",
+    "strip_credentials",
     "url_kind",
     "with_client",
 ]
@@ -179,6 +180,37 @@ def redact_url(url: str) -> str:
     else:
         return url
     return urlunparse(parsed._replace(netloc=f"{shown}@{hostport}"))
+
+
+def strip_credentials(url: str) -> str:
+    """Return ``url`` as it may be saved: without the secrets :func:`redact_url` hides.
+
+    http(s) URLs lose their whole ``user:password@`` part (the user name is
+    often a token); other schemes lose only a password (``ssh://git@host``
+    keeps its user). Paths and scp-like ``user@host:path`` are unchanged. The
+    rest of the URL is kept character for character.
+
+    Example:
+        >>> strip_credentials("https://alice:s3cret@example.com/a.git")
+        'https://example.com/a.git'
+        >>> strip_credentials("ssh://git:pw@example.com/a.git")
+        'ssh://git@example.com/a.git'
+    """
+    match = _SCHEME_URL.match(url)
+    if not match:
+        return url
+    start = match.end()
+    end = min((i for c in "/?#" if (i := url.find(c, start)) >= 0), default=len(url))
+    userinfo, at, hostport = url[start:end].rpartition("@")
+    if not at:
+        return url
+    if match.group(1).lower() in ("http", "https"):
+        kept = ""
+    elif ":" in userinfo:
+        kept = userinfo.split(":", 1)[0] + "@"
+    else:
+        return url
+    return url[:start] + kept + hostport + url[end:]
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from .errors import CorruptionError
+from .errors import CorruptionError, naming
 
 __all__ = [
     "LOOSE_COMPRESSION",
@@ -27,6 +27,8 @@ __all__ = [
     "fsync_dir",
     "iter_loose_blob",
     "loose_path",
+    "sync",
+    "write_all",
     "write_loose",
 ]
 
@@ -59,9 +61,9 @@ def atomic_write(path: Path, chunks: Iterable[bytes], mode: int = 0o644) -> None
         fd = os.open(tmp, flags, 0o600)
         try:
             for chunk in chunks:
-                _write_all(fd, chunk)
+                write_all(fd, chunk, path)
             os.fchmod(fd, mode)
-            os.fsync(fd)
+            sync(fd, path)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -79,7 +81,7 @@ def fsync_dir(path: Path) -> None:
     except OSError:  # pragma: no cover - Windows cannot open directories
         return
     try:
-        os.fsync(fd)
+        sync(fd, path)
     finally:
         os.close(fd)
 
@@ -120,20 +122,20 @@ def write_loose(
     try:
         try:
             written = 0
-            os.write(fd, compressor.compress(header))
+            write_all(fd, compressor.compress(header), fd_path)
             for chunk in chunks:
                 written += len(chunk)
                 h.update(chunk)
                 out = compressor.compress(chunk)
                 if out:
-                    _write_all(fd, out)
-            _write_all(fd, compressor.flush())
+                    write_all(fd, out, fd_path)
+            write_all(fd, compressor.flush(), fd_path)
             if written != size:
                 raise ValueError("object size changed while writing")
             raw = h.digest()
             if expected is not None and raw != expected:
                 raise ValueError("object content changed while writing")
-            os.fsync(fd)
+            sync(fd, fd_path)
         finally:
             os.close(fd)
         final = loose_path(objects_dir, raw.hex())
@@ -159,10 +161,18 @@ def write_loose(
     return raw
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes, path: Path) -> None:
+    """Write all of ``data`` to ``fd``; a failure (a full disk) names ``path``."""
     view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    with naming(path):
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def sync(fd: int, path: Path) -> None:
+    """``fsync`` ``fd``; a failure (a full disk, an I/O error) names ``path``."""
+    with naming(path):
+        os.fsync(fd)
 
 
 def blob_header_size(path: Path, hex_id: str) -> int:

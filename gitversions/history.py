@@ -45,6 +45,8 @@ from ._loose import (
     fsync_dir,
     iter_loose_blob,
     loose_path,
+    sync,
+    write_all,
     write_loose,
 )
 from ._statcache import StatCache
@@ -56,6 +58,7 @@ from .errors import (
     NotFoundError,
     SourceError,
     UnsafePathError,
+    naming,
 )
 from .hashing import (
     CHUNK_SIZE,
@@ -131,9 +134,12 @@ def _harden_git_files() -> None:
     close flushes into a full disk it raises, the lock stays, and every later
     write of that file fails (and ``__del__`` prints "Exception ignored").
     ``close`` leaves the lock when its flush or fsync fails. Here the lock is
-    removed in any case: the data in it is being discarded anyway.
+    removed in any case: the data in it is being discarded anyway. And a
+    failed write, flush or close names the file (``config``, a ref), which the
+    ENOSPC of a descriptor does not.
     """
     original_close = _GitFile.close
+    original_write = _GitFile.write
 
     def abort(self: _GitFile) -> None:
         if self._closed:
@@ -149,13 +155,19 @@ def _harden_git_files() -> None:
 
     def close(self: _GitFile) -> None:
         try:
-            original_close(self)
+            with naming(self._filename):
+                original_close(self)
         except BaseException:
             abort(self)  # a no-op once the rename was done
             raise
 
+    def write(self: _GitFile, data: Any) -> Any:
+        with naming(self._filename):
+            return original_write(self, data)
+
     _GitFile.abort = abort  # type: ignore[method-assign]
     _GitFile.close = close  # type: ignore[method-assign]
+    _GitFile.write = write  # type: ignore[method-assign]
 
 
 _harden_git_files()  # once, at import
@@ -1666,8 +1678,8 @@ def _ref_lock(path: Path, value: str) -> Iterator[Path]:
     fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         try:
-            os.write(fd, value.encode("ascii") + b"\n")
-            os.fsync(fd)
+            write_all(fd, value.encode("ascii") + b"\n", lock)
+            sync(fd, lock)
         finally:
             os.close(fd)
         yield lock

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, Protocol
 
-from ._loose import atomic_write, fsync_dir
-from .errors import CorruptionError, DestinationError, UnsafePathError
+from ._loose import atomic_write, fsync_dir, sync, write_all
+from .errors import CorruptionError, DestinationError, UnsafePathError, naming
 from .hashing import MODE_EXEC, MODE_LINK
 from .history import Changes, TreeEntry, Version
 from .metadata import VERSION_FILENAME, render_version_toml
@@ -310,7 +310,7 @@ def _link_file(source: Path, path: Path, mode: int) -> bool:
 
 
 def _write_file(
-    path: Path, chunks: Iterable[bytes], mode: int, *, sync: bool = True
+    path: Path, chunks: Iterable[bytes], mode: int, *, fsync: bool = True
 ) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
@@ -321,12 +321,10 @@ def _write_file(
         ) from None
     try:
         for chunk in chunks:
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, chunk, path)
         os.fchmod(fd, mode)
-        if sync:
-            os.fsync(fd)
+        if fsync:
+            sync(fd, path)
     finally:
         os.close(fd)
 
@@ -334,8 +332,9 @@ def _write_file(
 def _chunks_reader(chunks: Iterator[bytes]) -> IO[bytes]:
     # Returned open to the caller, who closes it with a with-block.
     spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115
-    for chunk in chunks:
-        spool.write(chunk)
+    with naming(tempfile.gettempdir()):  # a big file spills there
+        for chunk in chunks:
+            spool.write(chunk)
     spool.seek(0)
     return spool
 
@@ -385,7 +384,7 @@ def write_archive(
         f".{target.name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
     )
     try:
-        with tmp.open("xb") as raw:
+        with naming(target), tmp.open("xb") as raw:
             _stream_archive(reader, version, fmt, raw)
             raw.flush()
             if mode is not None:
@@ -939,7 +938,7 @@ class Materializer:
                 self._write_stored_archive(version, self.form)
             tmp = self._tmp(path.name)
             try:
-                with source.open("rb") as src, tmp.open("xb") as dst:
+                with naming(path), source.open("rb") as src, tmp.open("xb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
                     dst.flush()
                     os.fchmod(dst.fileno(), 0o444)

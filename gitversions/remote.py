@@ -68,6 +68,7 @@ from .errors import (
     NotFoundError,
     RemoteError,
     UnsafePathError,
+    naming,
 )
 from .hashing import (
     MODE_EXEC,
@@ -782,13 +783,17 @@ def _download(
             symrefs = source.refs.get_symrefs()
             wants = determine_wants(fetched)
             missing = missing_objects(source, repo, wants)
-            copy_objects(source, repo, missing, _object_progress(reporter, "Receiving"))
+            with naming(history.objects_dir):  # a full disk names where
+                copy_objects(
+                    source, repo, missing, _object_progress(reporter, "Receiving")
+                )
             commits = set(missing.commits)
             trees = missing.trees
         finally:
             source.close()
     else:
-        result = with_client(url, build_config(repo.get_config()), "pull", action)
+        with naming(history.objects_dir):  # where the received pack is written
+            result = with_client(url, build_config(repo.get_config()), "pull", action)
         fetched, symrefs = result.refs, result.symrefs or {}
         commits = set()
         trees = {}

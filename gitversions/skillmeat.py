@@ -58,6 +58,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from ._loose import write_all
 from .errors import InputError, SourceError
 from .hashing import CHUNK_SIZE, hash_source, scan_source
 from .ids import VersionId, validate_name
@@ -671,9 +672,7 @@ def _write_file(path: Path, source: IO[bytes], executable: bool) -> None:
     fd = os.open(path, flags, 0o600)
     try:
         while chunk := source.read(CHUNK_SIZE):
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, chunk, path)
         os.fchmod(fd, 0o755 if executable else 0o644)
     finally:
         os.close(fd)

@@ -29,6 +29,7 @@ in ``GIT_SSH_COMMAND``, ``GIT_SSH`` or ``core.sshCommand``, in that order.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
@@ -510,6 +511,11 @@ def _make_client(
     )
 
 
+# Errors of the local disk, which no connection raises: a fetch that meets one
+# was writing what it received.
+_LOCAL_DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
 def translate_error(exc: BaseException, url: str, secrets: Iterable[str]) -> Exception:
     """Turn an error met while talking to ``url`` into a gitversions error.
 
@@ -520,11 +526,14 @@ def translate_error(exc: BaseException, url: str, secrets: Iterable[str]) -> Exc
 
     Returns:
         A :class:`RemoteError` (or :class:`InputError` for a malformed URL) with a
-        message that names the remote without its credentials.
+        message that names the remote without its credentials; a full or
+        read-only local disk stays an ``OSError`` (it is not the remote's).
     """
     shown = redact_url(url)
     if isinstance(exc, GitVersionsError):
         return exc
+    if isinstance(exc, OSError) and exc.errno in _LOCAL_DISK_ERRORS:
+        return exc  # writing what was received here: not the remote's fault
     if isinstance(exc, HTTPUnauthorized):
         return RemoteError(
             f"{shown}: authentication failed (HTTP 401); give credentials in the "

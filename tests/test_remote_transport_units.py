@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,15 @@ def test_strip_credentials_keeps_everything_but_the_secrets(
     assert strip_credentials(url) == saved
     # what is saved has nothing left to hide
     assert redact_url(saved) == saved
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EROFS])
+def test_a_full_local_disk_is_not_blamed_on_the_remote(code: int) -> None:
+    # Met while writing the received pack: "cannot connect" would mislead.
+    exc = OSError(code, os.strerror(code))
+    assert translate_error(exc, "https://alice:pw@h/x", ["pw"]) is exc
+    refused = translate_error(ConnectionRefusedError(111, "refused"), "https://h/x", [])
+    assert isinstance(refused, RemoteError)
 
 
 def test_redact_text_and_secrets() -> None:

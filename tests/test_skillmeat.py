@@ -779,6 +779,7 @@ def test_a_full_disk_while_unpacking_names_the_path_and_stops(
     ("text", "size"),
     [
         ("4096", 4096),
+        ("1000", 1000),
         ("512K", 512 << 10),
         ("100M", 100 << 20),
         ("2g", 2 << 30),

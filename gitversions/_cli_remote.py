@@ -47,6 +47,13 @@ def _transfer_progress(env: Env) -> Iterator[ProgressFn | None]:
             sys.stderr.flush()
 
 
+_NOT_SAVED = (
+    "{name}: the credentials in the URL were not saved in history.git/config; "
+    "later push and fetch take them from GITVERSIONS_HTTP_USER and "
+    "GITVERSIONS_HTTP_PASSWORD or a git credential helper"
+)
+
+
 def _report_fetch(env: Env, name: str, result: FetchResult, verb: str) -> None:
     if env.json:
         env.emit({"name": name, **result.to_json()})
@@ -159,15 +166,21 @@ def fetch(env: Env, name: str, url: str | None, force: bool) -> None:
 def clone(env: Env, url: str, name: str) -> None:
     """Create artifact NAME from the history at URL (a remote or a bundle file).
 
+    URL is saved as the remote origin, without credentials: a password in URL
+    serves this clone only.
+
     \b
     Example:
       gitversions clone https://example.com/skills/canvas-design.git canvas-design
       gitversions clone ./canvas-design.bundle canvas-design
     """
     from . import remote as remotes
+    from .transport import strip_credentials
 
     with _transfer_progress(env) as progress:
         result = remotes.clone(env.store, url, name, progress=progress)
+    if strip_credentials(url) != url:
+        env.info(_NOT_SAVED.format(name=name))
     _report_fetch(env, name, result, "cloned")
 
 
@@ -188,15 +201,23 @@ def remote() -> None:
 @click.argument("url")
 @pass_env
 def remote_add(env: Env, name: str, remote_name: str, url: str) -> None:
-    """Name URL as REMOTE of artifact NAME (origin is the default for push/fetch)."""
+    """Name URL as REMOTE of artifact NAME (origin is the default for push/fetch).
+
+    URL is saved in the history's git config without credentials (a password;
+    for http(s) the user name too). Give those to push and fetch with
+    GITVERSIONS_HTTP_USER and GITVERSIONS_HTTP_PASSWORD, or a git credential
+    helper.
+    """
     from . import remote as remotes
     from .transport import redact_url
 
-    remotes.add_remote(env.store.existing(name), remote_name, url)
+    saved = remotes.add_remote(env.store.existing(name), remote_name, url)
+    if saved != url:
+        env.info(_NOT_SAVED.format(name=name))
     if env.json:
-        env.emit({"name": name, "remote": remote_name, "url": redact_url(url)})
+        env.emit({"name": name, "remote": remote_name, "url": redact_url(saved)})
     else:
-        env.out(f"{name}: remote {remote_name} -> {redact_url(url)}")
+        env.out(f"{name}: remote {remote_name} -> {redact_url(saved)}")
 
 
 @remote.command("list", context_settings=CONTEXT)

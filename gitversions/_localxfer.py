@@ -33,7 +33,7 @@ from dulwich.objects import Commit, ObjectID, ShaFile, Tag, Tree
 from dulwich.repo import Repo
 
 from ._loose import fsync_dir, loose_path
-from .errors import CorruptionError
+from .errors import CorruptionError, naming
 
 __all__ = ["Missing", "copy_objects", "dependency_order", "missing_objects"]
 
@@ -303,7 +303,7 @@ def copy_objects(
         except OSError:  # another filesystem, or links not allowed: copy
             tmp = dst.with_name(f"tmp_obj_{os.getpid()}_{dst.name}")
             try:
-                with tmp.open("xb") as out:
+                with naming(dst), tmp.open("xb") as out:
                     out.write(data)
                     out.flush()
                     os.fsync(out.fileno())

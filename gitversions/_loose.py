@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from ._dirfd import opened_dir, same_file, step
-from .errors import CorruptionError, UnsafePathError
+from .errors import CorruptionError, UnsafePathError, naming
 
 __all__ = [
     "LOOSE_COMPRESSION",
@@ -29,6 +29,8 @@ __all__ = [
     "fsync_dir",
     "iter_loose_blob",
     "loose_path",
+    "sync",
+    "write_all",
     "write_loose",
 ]
 
@@ -58,22 +60,31 @@ def atomic_write(path: Path, chunks: Iterable[bytes], mode: int = 0o644) -> None
         mode: Its permission bits.
     """
     with opened_dir(path.parent, follow=True) as dir_fd:
-        atomic_write_at(dir_fd, path.name, chunks, mode)
+        atomic_write_at(dir_fd, path.name, chunks, mode, path=path)
 
 
 def atomic_write_at(
-    dir_fd: int, name: str, chunks: Iterable[bytes], mode: int = 0o644
+    dir_fd: int,
+    name: str,
+    chunks: Iterable[bytes],
+    mode: int = 0o644,
+    *,
+    path: Path | None = None,
 ) -> None:
-    """:func:`atomic_write` of ``name`` inside the open directory ``dir_fd``."""
+    """:func:`atomic_write` of ``name`` inside the open directory ``dir_fd``.
+
+    ``path`` (default: ``name``) is what an error, such as a full disk, names.
+    """
+    path = path or Path(name)
     tmp = f".{name}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
         fd = os.open(tmp, flags | getattr(os, "O_NOFOLLOW", 0), 0o600, dir_fd=dir_fd)
         try:
             for chunk in chunks:
-                _write_all(fd, chunk)
+                write_all(fd, chunk, path)
             os.fchmod(fd, mode)
-            os.fsync(fd)
+            sync(fd, path)
             step("replace", name)
             os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             # Still open, so its inode cannot have been reused by a swapped-in name.
@@ -98,7 +109,7 @@ def fsync_dir(path: Path) -> None:
     except OSError:  # pragma: no cover - Windows cannot open directories
         return
     try:
-        os.fsync(fd)
+        sync(fd, path)
     finally:
         os.close(fd)
 
@@ -139,20 +150,20 @@ def write_loose(
     try:
         try:
             written = 0
-            os.write(fd, compressor.compress(header))
+            write_all(fd, compressor.compress(header), fd_path)
             for chunk in chunks:
                 written += len(chunk)
                 h.update(chunk)
                 out = compressor.compress(chunk)
                 if out:
-                    _write_all(fd, out)
-            _write_all(fd, compressor.flush())
+                    write_all(fd, out, fd_path)
+            write_all(fd, compressor.flush(), fd_path)
             if written != size:
                 raise ValueError("object size changed while writing")
             raw = h.digest()
             if expected is not None and raw != expected:
                 raise ValueError("object content changed while writing")
-            os.fsync(fd)
+            sync(fd, fd_path)
         finally:
             os.close(fd)
         final = loose_path(objects_dir, raw.hex())
@@ -178,10 +189,18 @@ def write_loose(
     return raw
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes, path: Path) -> None:
+    """Write all of ``data`` to ``fd``; a failure (a full disk) names ``path``."""
     view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    with naming(path):
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def sync(fd: int, path: Path) -> None:
+    """``fsync`` ``fd``; a failure (a full disk, an I/O error) names ``path``."""
+    with naming(path):
+        os.fsync(fd)
 
 
 def blob_header_size(path: Path, hex_id: str) -> int:

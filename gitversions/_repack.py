@@ -35,6 +35,7 @@ from dulwich.pack import UnpackedObject, create_delta
 from dulwich.refs import Ref
 
 from ._loose import fsync_dir, loose_path
+from .errors import naming
 
 if TYPE_CHECKING:
     from .history import History
@@ -284,7 +285,8 @@ def repack(
         records = list(_deltas([(obj, names.get(obj.id)) for obj in objects.values()]))
         # dulwich writes the pack and its index under temporary names, fsyncs
         # them (fsync_object_files) and renames them into place.
-        new_pack = store.add_pack_data(len(records), iter(records))
+        with naming(history.objects_dir / "pack"):  # a full disk names where
+            new_pack = store.add_pack_data(len(records), iter(records))
         if new_pack is not None:
             new_name = os.path.basename(new_pack._basename)
     # Only now that the pack is durable may what it replaces go.

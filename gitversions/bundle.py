@@ -18,7 +18,7 @@ from dulwich.bundle import create_bundle_from_repo, write_bundle
 from dulwich.refs import Ref
 
 from ._loose import fsync_dir
-from .errors import InputError
+from .errors import InputError, naming
 from .history import History, Version
 
 __all__ = ["BUNDLE_SUFFIX", "write_history_bundle"]
@@ -63,7 +63,7 @@ def write_history_bundle(
     )
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
     try:
-        with tmp.open("xb") as out:
+        with naming(target), tmp.open("xb") as out:
             write_bundle(out, bundle)
             out.flush()
             os.fsync(out.fileno())

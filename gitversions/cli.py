@@ -766,6 +766,18 @@ def snapshot_collection(env: Env, collection_dir: Path, message: str | None) -> 
     )
 
 
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A size option: ``4096``, ``512K``, ``100M``, ``2G`` (binary units)."""
+    if value is None:
+        return None
+    from .skillmeat import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 @cli.command("import-skillmeat", context_settings=CONTEXT)
 @click.argument("snapshot_dir", type=click.Path(path_type=Path))
 @click.option(
@@ -776,9 +788,33 @@ def snapshot_collection(env: Env, collection_dir: Path, message: str | None) -> 
 @click.option(
     "--dry-run", is_flag=True, help="Write nothing; print what would be created."
 )
+@click.option(
+    "--max-entries",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Entries one tarball may hold (default: 100000).",
+)
+@click.option(
+    "--max-size",
+    callback=_size,
+    metavar="SIZE",
+    help="Content of one tarball, uncompressed (default: 1G).",
+)
+@click.option(
+    "--max-file-size",
+    callback=_size,
+    metavar="SIZE",
+    help="Content of one member of a tarball (default: 100M).",
+)
 @pass_env
 def import_skillmeat(
-    env: Env, snapshot_dir: Path, collection: str | None, dry_run: bool
+    env: Env,
+    snapshot_dir: Path,
+    collection: str | None,
+    dry_run: bool,
+    max_entries: int | None,
+    max_size: int | None,
+    max_file_size: int | None,
 ) -> None:
     """Import SkillMeat tarball snapshots into per-artifact histories.
 
@@ -786,21 +822,31 @@ def import_skillmeat(
     each changed skill, command and agent a version with the snapshot's time
     and message. Running it again adds nothing. Unsafe, corrupt or missing
     tarballs are reported and passed over (exit status 1 once the others are
-    imported).
+    imported). A tarball past --max-entries, --max-size or --max-file-size
+    stops the import there (exit status 1), before anything of it is recorded;
+    run again with a higher limit to continue. SIZE is bytes, or K, M, G.
 
     \b
     Example:
       gitversions import-skillmeat ~/.skillmeat/snapshots/default --dry-run
       gitversions import-skillmeat ~/.skillmeat/snapshots/default
+      gitversions import-skillmeat ~/.skillmeat/snapshots/big --max-size 4G
     """
-    from .skillmeat import import_snapshots
+    from .skillmeat import ImportLimits, import_snapshots
 
+    default = ImportLimits()
+    limits = ImportLimits(
+        max_entries=max_entries or default.max_entries,
+        max_size=max_size or default.max_size,
+        max_file_size=max_file_size or default.max_file_size,
+    )
     with _late_progress(env, "importing") as (start, tick):
         report = import_snapshots(
             env.store,
             snapshot_dir,
             collection=collection,
             dry_run=dry_run,
+            limits=limits,
             progress=tick,
             on_index=start,
         )
@@ -846,6 +892,11 @@ def _print_import(env: Env, report: Any) -> None:
     )
     if failed:
         summary += f"; not imported: {', '.join(s.id for s in failed)}"
+    if report.stopped_at is not None:
+        summary += (
+            f"; stopped at {report.stopped_at}, past a limit: the later snapshots "
+            "were not read"
+        )
     env.info(summary)
 
 

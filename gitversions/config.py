@@ -1,7 +1,8 @@
 """The store configuration, ``<root>/gitversions.toml``.
 
 Every key is optional; a missing file means all defaults. Unknown keys are refused
-so that a typo does not silently fall back to a default::
+so that a typo does not silently fall back to a default. The file is UTF-8 text,
+with or without a leading byte order mark::
 
     object_format = "sha1"        # or "sha256": hash of new history repositories
     exclude = ["*.pyc"]           # extra patterns left out of snapshots
@@ -217,7 +218,8 @@ def load_config(root: Path) -> Config:
     except OSError as exc:
         raise _fail(path, f"cannot read: {exc.strerror}") from exc
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # "utf-8-sig": a leading byte order mark (Notepad writes one) is dropped.
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         raise _fail(path, "not UTF-8 text") from exc
     except tomllib.TOMLDecodeError as exc:

@@ -22,11 +22,18 @@ met, so callers (the command line above all) catch a single base class::
     └── CorruptionError             damaged objects, refs or materialized versions
 
 Each class carries the process exit status the command line uses for it.
+
+An ``OSError`` is left as it is, but one raised without a file name (``os.write``,
+``fsync`` or a flush into a full disk) is given the path being written, with
+:func:`naming`, wherever gitversions writes: "No space left on device" then says
+where.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -49,6 +56,7 @@ __all__ = [
     "SourceError",
     "UnfinishedError",
     "UnsafePathError",
+    "naming",
 ]
 
 
@@ -145,3 +153,25 @@ class UnfinishedError(GitVersionsError):
         self.version = version
         self.unfinished = tuple(unfinished)
         self.record = record
+
+
+@contextlib.contextmanager
+def naming(path: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> Iterator[None]:
+    """Name ``path`` in an ``OSError`` that comes out of the block without a file name.
+
+    ``os.write``, ``os.fsync`` and the flush of a file object work on a
+    descriptor, so the ENOSPC they raise names no file; the message would not
+    say which disk is full. The innermost ``naming`` wins.
+
+    Args:
+        path: The file (or directory) the block writes.
+
+    Yields:
+        Nothing; the block runs unchanged.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None and exc.strerror:
+            exc.filename = os.fsdecode(path)
+        raise

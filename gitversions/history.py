@@ -45,6 +45,8 @@ from ._loose import (
     fsync_dir,
     iter_loose_blob,
     loose_path,
+    sync,
+    write_all,
     write_loose,
 )
 from ._statcache import StatCache
@@ -57,6 +59,7 @@ from .errors import (
     SourceError,
     UnfinishedError,
     UnsafePathError,
+    naming,
 )
 from .hashing import (
     CHUNK_SIZE,
@@ -84,7 +87,7 @@ from .ids import (
     parse_ref,
 )
 from .lock import held_since
-from .paths import MAX_DEPTH, VERSION_FILENAME, check_component
+from .paths import MAX_DEPTH, VERSION_FILENAME, check_component, name_key
 
 if TYPE_CHECKING:
     from ._repack import RepackStats
@@ -132,9 +135,12 @@ def _harden_git_files() -> None:
     close flushes into a full disk it raises, the lock stays, and every later
     write of that file fails (and ``__del__`` prints "Exception ignored").
     ``close`` leaves the lock when its flush or fsync fails. Here the lock is
-    removed in any case: the data in it is being discarded anyway.
+    removed in any case: the data in it is being discarded anyway. And a
+    failed write, flush or close names the file (``config``, a ref), which the
+    ENOSPC of a descriptor does not.
     """
     original_close = _GitFile.close
+    original_write = _GitFile.write
 
     def abort(self: _GitFile) -> None:
         if self._closed:
@@ -150,13 +156,19 @@ def _harden_git_files() -> None:
 
     def close(self: _GitFile) -> None:
         try:
-            original_close(self)
+            with naming(self._filename):
+                original_close(self)
         except BaseException:
             abort(self)  # a no-op once the rename was done
             raise
 
+    def write(self: _GitFile, data: Any) -> Any:
+        with naming(self._filename):
+            return original_write(self, data)
+
     _GitFile.abort = abort  # type: ignore[method-assign]
     _GitFile.close = close  # type: ignore[method-assign]
+    _GitFile.write = write  # type: ignore[method-assign]
 
 
 _harden_git_files()  # once, at import
@@ -1593,8 +1605,9 @@ def check_tree_entries(
     version's tree through here before anything is recorded or written:
     :func:`parse_tree`'s rules, then every name a safe path component
     (:func:`check_component`: no ``.``, ``..``, ``.git`` in any spelling,
-    ``/``, NUL or empty name), no two names equal but for case, names in
-    UTF-8, and only file, executable, symlink and directory modes.
+    ``/``, NUL or empty name), no two names that a case-insensitive
+    filesystem takes for one (:func:`name_key`: case, Unicode normalization),
+    names in UTF-8, and only file, executable, symlink and directory modes.
 
     Args:
         raw: The tree's body, as stored.
@@ -1611,12 +1624,17 @@ def check_tree_entries(
         CorruptionError: For a tree that cannot be parsed.
     """
     entries = parse_tree(raw, tree, fmt)
-    seen: set[bytes] = set()
+    seen: dict[str, bytes] = {}
     for name, mode, _sha in entries:
         where = f"{prefix}{name.decode('utf-8', 'replace')}"
         reason = check_component(name)
-        if reason is None and name.lower() in seen:
-            reason = "duplicate name"
+        key = name_key(name)
+        if reason is None and key in seen:
+            twin = seen[key].decode("utf-8", "replace")
+            reason = (
+                f"duplicate name: {twin!r} differs only in letter case or Unicode "
+                "form (one file on macOS or Windows)"
+            )
         if reason is None and not _is_utf8(name):
             reason = "name is not UTF-8"
         if reason is None and mode not in _ALLOWED_MODES:
@@ -1625,7 +1643,7 @@ def check_tree_entries(
             reason = "a name reserved for gitversions metadata"
         if reason:
             raise UnsafePathError(f"unsafe tree entry {where!r}: {reason}")
-        seen.add(name.lower())
+        seen[key] = name
     return entries
 
 
@@ -1671,8 +1689,8 @@ def _ref_lock(path: Path, value: str) -> Iterator[Path]:
     fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         try:
-            os.write(fd, value.encode("ascii") + b"\n")
-            os.fsync(fd)
+            write_all(fd, value.encode("ascii") + b"\n", lock)
+            sync(fd, lock)
         finally:
             os.close(fd)
         yield lock

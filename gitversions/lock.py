@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import LockTimeoutError
+from .errors import LockTimeoutError, naming
 
 __all__ = ["artifact_lock", "held_since"]
 
@@ -145,8 +145,9 @@ def artifact_lock(
     _HELD[key] = time.time()
     try:
         # Tell a waiting process who holds the lock.
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} ({' '.join(sys.argv[:3])})\n".encode(), 0)
+        with naming(path):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} ({' '.join(sys.argv[:3])})\n".encode(), 0)
         yield
     finally:
         _HELD.pop(key, None)

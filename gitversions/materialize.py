@@ -46,8 +46,8 @@ from ._dirfd import (
     step,
     swap_in,
 )
-from ._loose import atomic_write, fsync_dir
-from .errors import CorruptionError, DestinationError, UnsafePathError
+from ._loose import atomic_write, fsync_dir, sync, write_all
+from .errors import CorruptionError, DestinationError, UnsafePathError, naming
 from .hashing import MODE_EXEC, MODE_LINK
 from .history import Changes, TreeEntry, Version
 from .metadata import VERSION_FILENAME, render_version_toml
@@ -221,9 +221,8 @@ def write_content(
                 os.symlink(_link_target(reader, entry), name, dir_fd=where.fd)
                 continue
             mode = 0o755 if entry.mode == MODE_EXEC else 0o644
-            job = _file_job(
-                reader, name, entry.blob, mode & 0o555 if read_only else mode, links
-            )
+            mode &= 0o555 if read_only else 0o777
+            job = _file_job(reader, entry.blob, mode, links, at / entry.path)
             builder.run(where, job, threaded=True)
         for name, data in extra:
             where = builder.directory(())
@@ -233,7 +232,7 @@ def write_content(
                     "for gitversions metadata"
                 )
             mode = 0o444 if read_only else 0o644
-            builder.run(where, _data_job(name, data, mode), threaded=False)
+            builder.run(where, _data_job(data, mode, at / name), threaded=False)
         builder.finish()
     finally:
         builder.close()
@@ -241,23 +240,25 @@ def write_content(
 
 def _file_job(
     reader: VersionReader,
-    name: str,
     blob: str,
     mode: int,
     links: dict[tuple[str, int], Path],
+    path: Path,
 ) -> Callable[[int], None]:
+    """Write (or hardlink) one file into its directory: ``path`` names it."""
+
     def job(dir_fd: int) -> None:
-        step("write", name)
+        step("write", path.name)
         source = links.get((blob, mode))
-        if source is not None and _link_file(source, dir_fd, name, mode):
+        if source is not None and _link_file(source, dir_fd, path.name, mode):
             return
-        _write_file(dir_fd, name, reader.iter_blob(blob), mode)
+        _write_file(dir_fd, path.name, reader.iter_blob(blob), mode, path)
 
     return job
 
 
-def _data_job(name: str, data: bytes, mode: int) -> Callable[[int], None]:
-    return lambda dir_fd: _write_file(dir_fd, name, (data,), mode)
+def _data_job(data: bytes, mode: int, path: Path) -> Callable[[int], None]:
+    return lambda dir_fd: _write_file(dir_fd, path.name, (data,), mode, path)
 
 
 def _link_file(source: Path, dir_fd: int, name: str, mode: int) -> bool:
@@ -277,7 +278,10 @@ def _link_file(source: Path, dir_fd: int, name: str, mode: int) -> bool:
     return True
 
 
-def _write_file(dir_fd: int, name: str, chunks: Iterable[bytes], mode: int) -> None:
+def _write_file(
+    dir_fd: int, name: str, chunks: Iterable[bytes], mode: int, path: Path
+) -> None:
+    """Create ``name`` in ``dir_fd`` with ``chunks``; errors name ``path``."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
         fd = os.open(name, flags | getattr(os, "O_NOFOLLOW", 0), 0o600, dir_fd=dir_fd)
@@ -287,11 +291,9 @@ def _write_file(dir_fd: int, name: str, chunks: Iterable[bytes], mode: int) -> N
         ) from None
     try:
         for chunk in chunks:
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, chunk, path)
         os.fchmod(fd, mode)
-        os.fsync(fd)
+        sync(fd, path)
     finally:
         os.close(fd)
 
@@ -299,8 +301,9 @@ def _write_file(dir_fd: int, name: str, chunks: Iterable[bytes], mode: int) -> N
 def _chunks_reader(chunks: Iterator[bytes]) -> IO[bytes]:
     # Returned open to the caller, who closes it with a with-block.
     spool = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115
-    for chunk in chunks:
-        spool.write(chunk)
+    with naming(tempfile.gettempdir()):  # a big file spills there
+        for chunk in chunks:
+            spool.write(chunk)
     spool.seek(0)
     return spool
 
@@ -350,7 +353,7 @@ def write_archive(
         f".{target.name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
     )
     try:
-        with tmp.open("xb") as raw:
+        with naming(target), tmp.open("xb") as raw:
             _stream_archive(reader, version, fmt, raw)
             raw.flush()
             if mode is not None:
@@ -924,7 +927,7 @@ class Materializer:
                 self._write_stored_archive(version, self.form)
             tmp = self._tmp(path.name)
             try:
-                with source.open("rb") as src, tmp.open("xb") as dst:
+                with naming(path), source.open("rb") as src, tmp.open("xb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
                     dst.flush()
                     os.fchmod(dst.fileno(), 0o444)
@@ -1151,7 +1154,7 @@ def _restore_dir(
         with opened_dir(tmp, dir_fd=parent_fd) as new_fd:
             if not same_file(os.fstat(new_fd), new_st):
                 raise UnsafePathError(f"{tmp} was replaced while being made")
-            _write_file(new_fd, INCOMPLETE, (), 0o600)
+            _write_file(new_fd, INCOMPLETE, (), 0o600, at / INCOMPLETE)
             step("made", tmp)
             write_content(reader, version, new_fd, read_only=False, at=at)
             os.unlink(INCOMPLETE, dir_fd=new_fd)

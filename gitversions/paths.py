@@ -8,12 +8,15 @@ here before a byte is written, with the same rules:
 - it is not ``.git`` in any letter case, nor a spelling that some filesystem
   treats as ``.git`` (NTFS: trailing dots or spaces, ``:stream``, the 8.3 name
   ``git~1``; HFS+: ignorable Unicode code points inside);
-- a path has at most :data:`MAX_DEPTH` components.
+- a path has at most :data:`MAX_DEPTH` components;
+- no two names of one directory have the same :func:`name_key`: they would be
+  one file on a case-insensitive filesystem (macOS, Windows).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 __all__ = [
     "MAX_DEPTH",
@@ -21,6 +24,7 @@ __all__ = [
     "check_component",
     "check_relative_path",
     "is_git_dir_name",
+    "name_key",
 ]
 
 MAX_DEPTH = 128
@@ -77,6 +81,35 @@ def is_git_dir_name(name: bytes) -> bool:
     folded = name.lower()
     # HFS+'s ignorable code points are never ASCII: skip that (slow) check.
     return _is_ntfs_dotgit(folded) or (not name.isascii() and _is_hfs_dotgit(name))
+
+
+def name_key(name: bytes) -> str:
+    """The form under which case-insensitive filesystems compare ``name``.
+
+    Two names of one directory with the same key are twins: macOS (APFS,
+    HFS+) and Windows (NTFS) would store them as one file, so the second
+    would overwrite the first, or be written through it if it is a link. The
+    key is Unicode's canonical caseless form, ``NFD(casefold(NFD(name)))``,
+    without the code points HFS+ ignores: ``README.md`` and ``readme.md``,
+    ``K.md`` with the Kelvin sign and ``k.md``, ``é`` composed (NFC) and
+    decomposed (NFD), ``straße`` and ``STRASSE`` are twins.
+
+    Args:
+        name: One path component, as bytes (non-UTF-8 bytes are kept as they are).
+
+    Returns:
+        The key; equal keys mean the names collide.
+
+    Example:
+        >>> name_key("\\u212a.md".encode()) == name_key(b"k.md")  # Kelvin sign
+        True
+    """
+    if name.isascii():
+        return name.lower().decode("ascii")  # what the rest reduces to for ASCII
+    text = name.decode("utf-8", "surrogateescape")
+    text = "".join(c for c in text if ord(c) not in _HFS_IGNORABLE)
+    folded = unicodedata.normalize("NFD", text).casefold()
+    return unicodedata.normalize("NFD", folded)
 
 
 def check_component(name: bytes) -> str | None:

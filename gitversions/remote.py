@@ -3,7 +3,10 @@
 A remote is any git repository: a path, ``file://``, ``git://``, ``http[s]://``,
 ``ssh://`` or ``user@host:path`` (see :mod:`gitversions.transport`), or a bundle
 file to clone from. Named remotes live in the history's own git configuration as
-``[remote "origin"] url = ...``, so plain git sees them too.
+``[remote "origin"] url = ...``, so plain git sees them too. A URL is saved there
+without its credentials (:func:`~gitversions.transport.strip_credentials`): a
+password given in a URL serves the one command it was given to, and later
+transfers take credentials from the environment or a git credential helper.
 
 **push** sends ``refs/heads/main`` and every version tag. It refuses to move the
 remote's main unless that is a fast-forward (the remote's main is an ancestor of
@@ -65,6 +68,7 @@ from .errors import (
     NotFoundError,
     RemoteError,
     UnsafePathError,
+    naming,
 )
 from .hashing import (
     MODE_EXEC,
@@ -79,7 +83,14 @@ from .ids import VersionId
 from .materialize import ExportResult, remove_tree
 from .paths import MAX_DEPTH
 from .store import ARTIFACTS, HISTORY, LOCK, Artifact, Store
-from .transport import build_config, local_path, redact_url, url_kind, with_client
+from .transport import (
+    build_config,
+    local_path,
+    redact_url,
+    strip_credentials,
+    url_kind,
+    with_client,
+)
 
 __all__ = [
     "DEFAULT_REMOTE",
@@ -359,8 +370,14 @@ def list_remotes(history: History) -> dict[str, str]:
     return dict(sorted(remotes.items()))
 
 
-def add_remote(artifact: Artifact, name: str, url: str) -> None:
+def add_remote(artifact: Artifact, name: str, url: str) -> str:
     """Name a remote of an artifact (``git remote add`` for its history).
+
+    The URL is saved without credentials (a password, and for http(s) the
+    user name too), so ``history.git/config`` never holds a secret.
+
+    Returns:
+        The URL as saved.
 
     Raises:
         InputError: For a bad name or URL, or a name already in use.
@@ -375,13 +392,15 @@ def add_remote(artifact: Artifact, name: str, url: str) -> None:
                 f"{artifact.name}: remote {name!r} already exists "
                 f"({redact_url(remotes[name])}); remove it first"
             )
+        saved = strip_credentials(url)
         config = history.repo.get_config()
         section = (b"remote", name.encode())
-        config.set(section, b"url", url.encode("utf-8"))
+        config.set(section, b"url", saved.encode("utf-8"))
         config.set(
             section, b"fetch", b"+refs/heads/*:refs/remotes/%s/*" % name.encode()
         )
         config.write_to_path()
+    return saved
 
 
 def remove_remote(artifact: Artifact, name: str) -> None:
@@ -427,9 +446,10 @@ def resolve_remote(history: History, target: str | None) -> tuple[str | None, st
         )
     if target in remotes:
         return target, remotes[target]
+    saved = strip_credentials(target)
     for name, url in remotes.items():
-        if url == target:
-            return name, url
+        if url in (target, saved):
+            return name, target  # with the credentials given, for this command
     url_kind(target)
     return None, target
 
@@ -763,13 +783,17 @@ def _download(
             symrefs = source.refs.get_symrefs()
             wants = determine_wants(fetched)
             missing = missing_objects(source, repo, wants)
-            copy_objects(source, repo, missing, _object_progress(reporter, "Receiving"))
+            with naming(history.objects_dir):  # a full disk names where
+                copy_objects(
+                    source, repo, missing, _object_progress(reporter, "Receiving")
+                )
             commits = set(missing.commits)
             trees = missing.trees
         finally:
             source.close()
     else:
-        result = with_client(url, build_config(repo.get_config()), "pull", action)
+        with naming(history.objects_dir):  # where the received pack is written
+            result = with_client(url, build_config(repo.get_config()), "pull", action)
         fetched, symrefs = result.refs, result.symrefs or {}
         commits = set()
         trees = {}
@@ -1319,7 +1343,8 @@ def clone(
     """Create artifact ``name`` from a remote or a bundle file.
 
     The history is built in a hidden directory and renamed into place only once
-    complete; ``origin`` is set to ``url``. New versions are materialized if the
+    complete; ``origin`` is set to ``url`` without its credentials (they serve
+    this clone only). New versions are materialized if the
     store's ``export.auto`` is set.
 
     Raises:
@@ -1397,7 +1422,7 @@ def _clone_into(
                     )
                 config = history.repo.get_config()
                 section = (b"remote", DEFAULT_REMOTE.encode())
-                config.set(section, b"url", url.encode("utf-8"))
+                config.set(section, b"url", strip_credentials(url).encode("utf-8"))
                 config.set(section, b"fetch", b"+refs/heads/*:refs/remotes/origin/*")
                 config.write_to_path()
                 latest = history.latest()

@@ -19,9 +19,17 @@ the source ``skillmeat:<collection>@<id>``. It is idempotent: for every artifact
 it skips the snapshots up to the newest one already imported into its history,
 and content equal to the newest version creates nothing.
 
-Tarballs are untrusted. They are never extracted as a whole: each member is
-checked, then written by this module into a private temporary directory with
-``O_EXCL | O_NOFOLLOW``, inside directories it created itself.
+Tarballs are untrusted. They are never extracted as a whole: the tarball is
+read as a stream, each member is checked, then written by this module into a
+private temporary directory with ``O_EXCL | O_NOFOLLOW``, inside directories it
+created itself.
+
+- :class:`ImportLimits` caps what one tarball may hold (entries, content bytes,
+  the size of one member): a small tarball can expand to gigabytes or hold
+  hundreds of thousands of entries. Past a cap the import stops at that
+  snapshot, before recording anything of it: the snapshots before it are
+  imported whole, the later ones are not read, and a run with a higher cap
+  continues from there.
 
 - A member with an absolute path, a ``..`` component or a NUL refuses the whole
   tarball (it was crafted, so none of it is trusted).
@@ -44,6 +52,8 @@ report says so.
 
 from __future__ import annotations
 
+import errno
+import gzip
 import os
 import posixpath
 import re
@@ -56,8 +66,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Self, cast
 
+from ._loose import write_all
 from .errors import InputError, SourceError
 from .hashing import CHUNK_SIZE, hash_source, scan_source
 from .ids import VersionId, validate_name
@@ -70,6 +81,7 @@ __all__ = [
     "SNAPSHOTS_INDEX",
     "CollectionReport",
     "Entry",
+    "ImportLimits",
     "ImportReport",
     "SnapshotInfo",
     "SnapshotOutcome",
@@ -465,6 +477,156 @@ def read_index(directory: Path) -> tuple[list[SnapshotInfo], list[str]]:
 
 # -- reading one tarball safely ------------------------------------------------
 
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE = re.compile(r"\s*(\d+)\s*([KMGT]?)(?:I?B)?\s*", re.IGNORECASE)
+# What a member's headers (pax records, GNU long names) may take besides its
+# content; tarfile reads them whole, into memory.
+_HEADER_ROOM = 1 << 20
+# Errors of the disk being written, not of the tarball being read.
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def parse_size(text: str) -> int:
+    """Read a size: ``4096``, ``512K``, ``100M``, ``2G``, ``1TiB`` (binary units).
+
+    Args:
+        text: The size as typed.
+
+    Returns:
+        The number of bytes.
+
+    Raises:
+        ValueError: If ``text`` is not such a size, or is 0.
+    """
+    match = _SIZE.fullmatch(text)
+    value = int(match.group(1)) * _UNITS[match.group(2).upper()] if match else 0
+    if value <= 0:
+        raise ValueError(
+            f"{text!r} is not a size (a positive number of bytes: 4096, 512K, 100M, 2G)"
+        )
+    return value
+
+
+def format_size(value: int) -> str:
+    """Write a size as :func:`parse_size` reads it, in the largest exact unit."""
+    for unit in ("T", "G", "M", "K"):
+        if value % _UNITS[unit] == 0:
+            return f"{value // _UNITS[unit]}{unit}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """What one SkillMeat tarball may hold; past any of it the import stops there.
+
+    A tarball of a few megabytes can expand to gigabytes, or list hundreds of
+    thousands of entries; these caps keep the temporary copy and the memory
+    small. The defaults are far above any real collection.
+
+    Attributes:
+        max_entries: Members of one tarball (files, directories, links, anything).
+        max_size: Bytes of content of all members of one tarball, uncompressed.
+        max_file_size: Bytes of content of any one member.
+    """
+
+    max_entries: int = 100_000
+    max_size: int = 1 << 30
+    max_file_size: int = 100 << 20
+
+
+class _OverLimit(Exception):
+    """A tarball past one of the :class:`ImportLimits`."""
+
+    def __init__(self, what: str, option: str, value: str) -> None:
+        super().__init__(
+            f"{what}, past the limit of {option} {value}; nothing of this snapshot "
+            "was imported and the later ones were not read. If the tarball is "
+            f"genuine, run again with a higher {option} (the import continues "
+            "from this snapshot)"
+        )
+
+
+class _Budget:
+    """The tarball's decompressed stream, read by tarfile, held to the limits.
+
+    tarfile skips members and reads a member's headers through ``read``, so
+    between two members it may read at most one member's content plus
+    :data:`_HEADER_ROOM`; a header claiming gigabytes stops here, before
+    tarfile holds it in memory.
+    """
+
+    def __init__(self, source: gzip.GzipFile, limits: ImportLimits) -> None:
+        self.source = source
+        self.limits = limits
+        self.window = limits.max_file_size + _HEADER_ROOM
+        self.since = 0  # bytes read since the last member was admitted
+        self.entries = 0
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        room = self.window - self.since
+        if room <= 0:
+            raise _OverLimit(
+                "a member with its headers holds more than "
+                f"{format_size(self.limits.max_file_size)}",
+                "--max-file-size",
+                format_size(self.limits.max_file_size),
+            )
+        data = self.source.read(room if size < 0 or size > room else size)
+        self.since += len(data)
+        return data
+
+    def admit(self, member: tarfile.TarInfo) -> None:
+        """Count ``member`` against the limits, before any of its content is read."""
+        limits = self.limits
+        self.since = 0
+        self.entries += 1
+        self.size += member.size
+        if self.entries > limits.max_entries:
+            raise _OverLimit(
+                f"more than {limits.max_entries} entries",
+                "--max-entries",
+                str(limits.max_entries),
+            )
+        if member.size > limits.max_file_size:
+            raise _OverLimit(
+                f"member {member.name!r} holds {format_size(member.size)}",
+                "--max-file-size",
+                format_size(limits.max_file_size),
+            )
+        if self.size > limits.max_size:
+            raise _OverLimit(
+                f"its members hold more than {format_size(limits.max_size)}",
+                "--max-size",
+                format_size(limits.max_size),
+            )
+
+
+class _Tarball:
+    """A gzip-compressed tarball opened as a stream, within ``limits``."""
+
+    def __init__(self, path: Path, limits: ImportLimits) -> None:
+        self.gz = gzip.open(path, "rb")  # noqa: SIM115 - closed by __exit__
+        self.budget = _Budget(self.gz, limits)
+        try:
+            # "r|": a stream, read once front to back; nothing is seeked back to.
+            self.tar = tarfile.open(  # noqa: SIM115 - closed by __exit__
+                fileobj=cast("IO[bytes]", self.budget),
+                mode="r|",
+            )
+        except BaseException:
+            self.gz.close()
+            raise
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.tar.close()
+        finally:
+            self.gz.close()
+
 
 class _Refused(Exception):
     """A tarball whose member paths show it was crafted; none of it is used."""
@@ -527,8 +689,13 @@ class _Reader:
         self.ignored: dict[str, str] = {}
         self.unsafe: list[str] = []
 
-    def read(self, tar: tarfile.TarFile) -> None:
-        for member in tar:
+    def read(self, tarball: _Tarball) -> None:
+        tar = tarball.tar
+        while (member := tar.next()) is not None:
+            # tarfile keeps every member it read (300,000 entries took 1.25 GB);
+            # read as a stream, nothing looks back, so it keeps nothing here.
+            cast(Any, tar).members.clear()
+            tarball.budget.admit(member)
             try:
                 parts = _split(member.name)
             except ValueError as exc:
@@ -671,9 +838,7 @@ def _write_file(path: Path, source: IO[bytes], executable: bool) -> None:
     fd = os.open(path, flags, 0o600)
     try:
         while chunk := source.read(CHUNK_SIZE):
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, chunk, path)
         os.fchmod(fd, 0o755 if executable else 0o644)
     finally:
         os.close(fd)
@@ -692,7 +857,8 @@ class SnapshotOutcome:
         message: Its message.
         tarball: The tarball's file name.
         status: ``"imported"``, or why it was not: ``"missing"``, ``"corrupt"``,
-            ``"refused"`` (unsafe members).
+            ``"refused"`` (unsafe members), ``"over-limit"`` (past one of the
+            :class:`ImportLimits`; the import stopped there).
         problems: Details of a status other than ``"imported"``.
         created: New versions (would-be versions in a dry run), name -> id.
         unchanged: Artifacts equal to their newest version.
@@ -740,6 +906,8 @@ class ImportReport:
         snapshots: One outcome per snapshot, oldest first.
         renamed: Entries stored under another name, path -> artifact name.
         notes: Remarks about the snapshot directory itself.
+        stopped_at: The snapshot past a limit, where the import stopped (the
+            later ones were not read), or None.
     """
 
     collection: str
@@ -747,6 +915,7 @@ class ImportReport:
     snapshots: list[SnapshotOutcome] = field(default_factory=list)
     renamed: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    stopped_at: str | None = None
 
     @property
     def created(self) -> int:
@@ -768,16 +937,20 @@ class ImportReport:
             "failed": [s.id for s in self.failed],
             "renamed": self.renamed,
             "notes": self.notes,
+            "stopped_at": self.stopped_at,
         }
 
 
 class _Importer:
     """Imports snapshots one by one, remembering what each artifact holds."""
 
-    def __init__(self, store: Store, collection: str, dry_run: bool) -> None:
+    def __init__(
+        self, store: Store, collection: str, dry_run: bool, limits: ImportLimits
+    ) -> None:
         self.store = store
         self.collection = collection
         self.dry_run = dry_run
+        self.limits = limits
         self.namer = _Namer(store)
         self.prefix = f"skillmeat:{collection}@"
         # Per artifact: the newest imported snapshot's key and content hash.
@@ -828,13 +1001,19 @@ class _Importer:
         try:
             reader = _Reader(dest, self.collection)
             try:
-                with tarfile.open(info.tarball, "r:gz") as tar:
-                    reader.read(tar)
+                with _Tarball(info.tarball, self.limits) as tarball:
+                    reader.read(tarball)
+            except _OverLimit as exc:
+                outcome.status = "over-limit"
+                outcome.problems.append(f"tarball {info.tarball.name}: {exc}")
+                return outcome
             except _Refused as exc:
                 outcome.status = "refused"
                 outcome.problems.extend(exc.reasons)
                 return outcome
             except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+                if isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS:
+                    raise  # the temporary copy's disk, named: not the tarball
                 outcome.status = "corrupt"
                 outcome.problems.append(
                     f"tarball {info.tarball.name} cannot be read: {exc}"
@@ -921,6 +1100,7 @@ def import_snapshots(
     *,
     collection: str | None = None,
     dry_run: bool = False,
+    limits: ImportLimits | None = None,
     progress: Callable[[SnapshotOutcome], None] | None = None,
     on_index: Callable[[list[SnapshotInfo]], None] | None = None,
 ) -> ImportReport:
@@ -930,7 +1110,9 @@ def import_snapshots(
     a new version (with the snapshot's time and message) unless the content
     equals the artifact's newest version or the artifact already holds that
     snapshot. A missing, corrupt or unsafe tarball is reported and passed over;
-    the others are still imported. Running it again adds nothing.
+    the others are still imported. A tarball past ``limits`` stops the import
+    there, before anything of it is recorded (see :class:`ImportLimits`).
+    Running it again adds nothing.
 
     Args:
         store: The store to import into.
@@ -938,6 +1120,7 @@ def import_snapshots(
         collection: The collection's name (default: the directory's name); the
             tarballs hold the collection under this name.
         dry_run: Write nothing; report the versions that would be created.
+        limits: What one tarball may hold (default: :class:`ImportLimits`).
         progress: Called after each snapshot.
         on_index: Called once with the snapshots found, before any is read.
 
@@ -947,6 +1130,8 @@ def import_snapshots(
     Raises:
         SourceError: If ``directory`` is not a directory.
         InputError: If the collection name is unusable.
+        OSError: If the temporary copy of a tarball cannot be written (a full
+            disk), naming the path.
     """
     name = collection or directory.resolve().name
     if _component_problem(name) or any(c in name for c in "\n\r@"):
@@ -955,10 +1140,15 @@ def import_snapshots(
     if on_index is not None:
         on_index(infos)
     report = ImportReport(name, dry_run, notes=notes)
-    importer = _Importer(store, name, dry_run)
+    importer = _Importer(store, name, dry_run, limits or ImportLimits())
     for info in infos:
         outcome = importer.run(info, report)
         report.snapshots.append(outcome)
         if progress is not None:
             progress(outcome)
+        if outcome.status == "over-limit":
+            # Passing over it would bury it: later snapshots would make it
+            # older than what each artifact holds, and no rerun would add it.
+            report.stopped_at = info.id
+            break
     return report

@@ -29,6 +29,7 @@ in ``GIT_SSH_COMMAND``, ``GIT_SSH`` or ``core.sshCommand``, in that order.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
@@ -68,6 +69,7 @@ __all__ = [
     "redact",
     "redact_url",
     "ssh_command_from_env",
+    "strip_credentials",
     "url_kind",
     "with_client",
 ]
@@ -179,6 +181,37 @@ def redact_url(url: str) -> str:
     else:
         return url
     return urlunparse(parsed._replace(netloc=f"{shown}@{hostport}"))
+
+
+def strip_credentials(url: str) -> str:
+    """Return ``url`` as it may be saved: without the secrets :func:`redact_url` hides.
+
+    http(s) URLs lose their whole ``user:password@`` part (the user name is
+    often a token); other schemes lose only a password (``ssh://git@host``
+    keeps its user). Paths and scp-like ``user@host:path`` are unchanged. The
+    rest of the URL is kept character for character.
+
+    Example:
+        >>> strip_credentials("https://alice:s3cret@example.com/a.git")
+        'https://example.com/a.git'
+        >>> strip_credentials("ssh://git:pw@example.com/a.git")
+        'ssh://git@example.com/a.git'
+    """
+    match = _SCHEME_URL.match(url)
+    if not match:
+        return url
+    start = match.end()
+    end = min((i for c in "/?#" if (i := url.find(c, start)) >= 0), default=len(url))
+    userinfo, at, hostport = url[start:end].rpartition("@")
+    if not at:
+        return url
+    if match.group(1).lower() in ("http", "https"):
+        kept = ""
+    elif ":" in userinfo:
+        kept = userinfo.split(":", 1)[0] + "@"
+    else:
+        return url
+    return url[:start] + kept + hostport + url[end:]
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -478,6 +511,11 @@ def _make_client(
     )
 
 
+# Errors of the local disk, which no connection raises: a fetch that meets one
+# was writing what it received.
+_LOCAL_DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
 def translate_error(exc: BaseException, url: str, secrets: Iterable[str]) -> Exception:
     """Turn an error met while talking to ``url`` into a gitversions error.
 
@@ -488,11 +526,14 @@ def translate_error(exc: BaseException, url: str, secrets: Iterable[str]) -> Exc
 
     Returns:
         A :class:`RemoteError` (or :class:`InputError` for a malformed URL) with a
-        message that names the remote without its credentials.
+        message that names the remote without its credentials; a full or
+        read-only local disk stays an ``OSError`` (it is not the remote's).
     """
     shown = redact_url(url)
     if isinstance(exc, GitVersionsError):
         return exc
+    if isinstance(exc, OSError) and exc.errno in _LOCAL_DISK_ERRORS:
+        return exc  # writing what was received here: not the remote's fault
     if isinstance(exc, HTTPUnauthorized):
         return RemoteError(
             f"{shown}: authentication failed (HTTP 401); give credentials in the "

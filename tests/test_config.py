@@ -100,6 +100,27 @@ def test_single_keys(tmp_path: Path, text: str, expected: Config) -> None:
     assert load_config(tmp_path) == expected
 
 
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    # Windows Notepad saves UTF-8 with a BOM; it is not a TOML error.
+    write_config(tmp_path, b"\xef\xbb\xbf" + b'exclude = ["*.log"]\nlock_timeout = 3\n')
+    assert load_config(tmp_path) == Config(exclude=("*.log",), lock_timeout=3.0)
+
+
+def test_a_store_whose_config_has_a_bom_works(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from gitversions.cli import cli
+
+    root = tmp_path / "store"
+    write_config(root, b"\xef\xbb\xbf[export]\nauto = true\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "SKILL.md").write_text("x\n")
+    result = CliRunner().invoke(cli, ["--root", str(root), "snapshot", "s", str(src)])
+    assert result.exit_code == 0, result.output
+    assert (root / "artifacts" / "s" / "versions" / "latest").exists()
+
+
 def test_integer_lock_timeout_becomes_a_float(tmp_path: Path) -> None:
     write_config(tmp_path, "lock_timeout = 7\n")
     value = load_config(tmp_path).lock_timeout

@@ -426,6 +426,13 @@ def _add_case_twins(repo: Repo, top: Tree) -> None:
     top.add(b"docs", 0o040000, _evil_dir(repo))
 
 
+def _add_kelvin_twins(repo: Repo, top: Tree) -> None:
+    # The same trap beyond ASCII: "\u212a" (KELVIN SIGN) is "k" on macOS and
+    # Windows.
+    top.add("\u212a".encode(), 0o120000, add_blob(repo, b"/tmp"))
+    top.add(b"k", 0o040000, _evil_dir(repo))
+
+
 def _add_empty_link(repo: Repo, top: Tree) -> None:
     top.add(b"empty-link", 0o120000, add_blob(repo, b""))
 
@@ -444,6 +451,7 @@ CRAFTED = {
     "absolute-file": _add_file(b"/tmp/evil.txt"),
     "gitlink": _add_gitlink,
     "case-twins": _add_case_twins,
+    "kelvin-twins": _add_kelvin_twins,
     "empty-link": _add_empty_link,
 }
 

@@ -13,6 +13,7 @@ from gitversions.paths import (
     check_component,
     check_relative_path,
     is_git_dir_name,
+    name_key,
 )
 
 # Names that are `.git` on some filesystem. Each of them is what `git fsck
@@ -267,3 +268,34 @@ def test_fast_path_agrees_with_the_full_rules() -> None:
         assert (check_component(name) is None) == _full_rules(name), name
     for name in (b"git~1", b"GiT~1", b"git~1.", b"git~10", b"-rf", b"a b", b"f.md"):
         assert (check_component(name) is None) == _full_rules(name), name
+
+
+# Pairs that macOS (APFS, HFS+) or Windows (NTFS) store as one file.
+TWINS = [
+    ("README.md", "readme.md"),
+    ("\u212a.md", "k.md"),  # KELVIN SIGN folds to k
+    ("caf\u00e9.md", "cafe\u0301.md"),  # NFC and NFD
+    ("stra\u00dfe", "STRASSE"),  # full case folding: sharp s is ss
+    ("\u00c5ngstr\u00f6m", "A\u030angstro\u0308m"),  # NFC and NFD, upper
+    ("\u03a3\u03bf\u03c6\u03af\u03b1", "\u03c3\u03bf\u03c6\u03b9\u0301\u03b1"),
+    ("a\u200cb", "AB"),  # HFS+ ignores U+200C
+]
+
+
+@pytest.mark.parametrize(("one", "other"), TWINS)
+def test_twins_have_one_key(one: str, other: str) -> None:
+    assert name_key(one.encode()) == name_key(other.encode())
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (b"a.md", b"b.md"),
+        ("\u00e9".encode(), b"e"),  # an accent is not a case
+        (b"ss", b"s"),
+        (b"i", "\u0131".encode()),  # dotless i is its own letter
+        (b"a\xff", b"a\xfe"),  # not UTF-8: compared as bytes
+    ],
+)
+def test_different_names_have_different_keys(one: bytes, other: bytes) -> None:
+    assert name_key(one) != name_key(other)

@@ -66,11 +66,11 @@ def tags(git_dir: Path) -> list[str]:
 def test_remote_add_list_remove_is_plain_git_config(store: Store, tmp_path: Path):
     snap(store, "skill", tmp_path / "src", {"SKILL.md": "x\n"}, "m", 1)
     artifact = store.existing("skill")
-    remote.add_remote(artifact, "origin", "https://alice:pw@example.com/s.git")
+    remote.add_remote(artifact, "origin", "https://example.com/s.git")
     remote.add_remote(artifact, "backup", "/srv/backup.git")
     assert remote.list_remotes(artifact.history) == {
         "backup": "/srv/backup.git",
-        "origin": "https://alice:pw@example.com/s.git",
+        "origin": "https://example.com/s.git",
     }
     history = str(artifact.history_path)
     assert run_git("--git-dir", history, "config", "remote.backup.url").strip() == (
@@ -93,6 +93,10 @@ def test_remote_cli_redacts_credentials(invoke, store: Store, tmp_path: Path):
     url = "https://alice:hunter22@example.com/s.git"
     added = invoke("remote", "add", "skill", "origin", url)
     assert added.exit_code == 0, added.output
+    # A URL saved with its credentials (by plain git, or an older gitversions)
+    # is still never shown.
+    history = str(store.existing("skill").history_path)
+    run_git("--git-dir", history, "config", "remote.origin.url", url)
     listed = invoke("remote", "list", "skill")
     as_json = invoke("--json", "remote", "list", "skill")
     for result in (added, listed, as_json):
@@ -103,6 +107,32 @@ def test_remote_cli_redacts_credentials(invoke, store: Store, tmp_path: Path):
     removed = invoke("remote", "remove", "skill", "origin")
     assert removed.exit_code == 0
     assert invoke("remote", "list", "skill").stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "saved", "secrets"),
+    [
+        ("https://alice:hunter22@example.com/s.git", "https://example.com/s.git", 2),
+        ("https://ghp_T0KEN@example.com/s.git", "https://example.com/s.git", 1),
+        ("ssh://git:hunter22@example.com/s.git", "ssh://git@example.com/s.git", 1),
+    ],
+)
+def test_remote_add_keeps_credentials_out_of_the_config(
+    invoke, store: Store, tmp_path: Path, url: str, saved: str, secrets: int
+) -> None:
+    snap(store, "skill", tmp_path / "src", {"SKILL.md": "x\n"}, "m", 1)
+    added = invoke("remote", "add", "skill", "origin", url)
+    assert added.exit_code == 0, added.output
+    assert "credentials in the URL were not saved" in added.stderr
+    artifact = store.existing("skill")
+    config = (artifact.history_path / "config").read_text()
+    for secret in ("hunter22", "alice", "ghp_T0KEN")[:secrets]:
+        assert secret not in config
+    assert remote.list_remotes(artifact.history) == {"origin": saved}
+    # Given again in full, the URL still finds its remote, credentials and all.
+    assert remote.resolve_remote(artifact.history, url) == ("origin", url)
+    plain = invoke("remote", "add", "skill", "backup", "/srv/b.git")
+    assert "not saved" not in plain.stderr
 
 
 def test_resolve_remote_default_and_errors(store: Store, tmp_path: Path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from gitversions.transport import (
     redact,
     redact_url,
     ssh_command_from_env,
+    strip_credentials,
     translate_error,
     url_kind,
 )
@@ -38,6 +41,40 @@ REDACTIONS = [
 @pytest.mark.parametrize(("url", "shown"), REDACTIONS)
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+SAVED = [
+    ("https://alice:s3cret@example.com/a.git", "https://example.com/a.git"),
+    ("https://ghp_TOKEN@example.com/a.git", "https://example.com/a.git"),
+    ("HTTP://u:p@127.0.0.1:8080/git/x?y#z", "HTTP://127.0.0.1:8080/git/x?y#z"),
+    ("https://u:p@ss@h/x", "https://h/x"),  # an unquoted @ in the password
+    ("https://u:p@[::1]:8443/x", "https://[::1]:8443/x"),
+    ("ssh://git:pw@example.com/a.git", "ssh://git@example.com/a.git"),
+    ("git://u:pw@h/a.git", "git://u@h/a.git"),
+    ("ssh://git@example.com:2222/a.git", "ssh://git@example.com:2222/a.git"),
+    ("git@example.com:skills/a.git", "git@example.com:skills/a.git"),
+    ("https://example.com/a@b.git", "https://example.com/a@b.git"),
+    ("/srv/a@b.git", "/srv/a@b.git"),
+    ("file:///srv/a@b.git", "file:///srv/a@b.git"),
+]
+
+
+@pytest.mark.parametrize(("url", "saved"), SAVED)
+def test_strip_credentials_keeps_everything_but_the_secrets(
+    url: str, saved: str
+) -> None:
+    assert strip_credentials(url) == saved
+    # what is saved has nothing left to hide
+    assert redact_url(saved) == saved
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT, errno.EROFS])
+def test_a_full_local_disk_is_not_blamed_on_the_remote(code: int) -> None:
+    # Met while writing the received pack: "cannot connect" would mislead.
+    exc = OSError(code, os.strerror(code))
+    assert translate_error(exc, "https://alice:pw@h/x", ["pw"]) is exc
+    refused = translate_error(ConnectionRefusedError(111, "refused"), "https://h/x", [])
+    assert isinstance(refused, RemoteError)
 
 
 def test_redact_text_and_secrets() -> None:

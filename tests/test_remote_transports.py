@@ -142,6 +142,36 @@ def test_https_credentials_from_url_never_shown(https, https_repo, invoke):
     assert "wrong-pw-123" not in bad.output and HTTP_USER not in bad.output
 
 
+def test_https_credentials_from_url_are_never_saved(
+    https, https_repo, invoke, monkeypatch
+):
+    store, name = https_repo
+    url = _userinfo_url(https, name)
+    assert invoke("push", "skill", url, root=store.root).exit_code == 0
+    cloned = invoke("clone", url, "copy", root=store.root)
+    assert cloned.exit_code == 0, cloned.output
+    assert "credentials in the URL were not saved" in cloned.stderr
+    added = invoke("remote", "add", "skill", "origin", url, root=store.root)
+    assert added.exit_code == 0, added.output
+    for artifact in ("skill", "copy"):
+        history = store.root / "artifacts" / artifact / "history.git"
+        for path in history.rglob("*"):
+            if path.is_file():
+                assert HTTP_PASSWORD.encode() not in path.read_bytes(), path
+        saved = run_git("--git-dir", str(history), "config", "remote.origin.url")
+        assert saved.strip() == https.url(name)
+    # The URL given in full serves its command (and is known as origin)...
+    fetched = invoke("--json", "fetch", "copy", url, root=store.root)
+    assert fetched.exit_code == 0, fetched.output
+    assert '"remote": "origin"' in fetched.stdout
+    # ... while the saved one needs credentials from elsewhere.
+    bare = invoke("fetch", "copy", root=store.root)
+    assert bare.exit_code == 1 and "authentication failed" in bare.stderr
+    monkeypatch.setenv("GITVERSIONS_HTTP_USER", HTTP_USER)
+    monkeypatch.setenv("GITVERSIONS_HTTP_PASSWORD", HTTP_PASSWORD)
+    assert invoke("fetch", "copy", root=store.root).exit_code == 0
+
+
 def test_https_without_credentials_fails_clearly(https, https_repo, invoke):
     store, name = https_repo
     result = invoke("push", "skill", https.url(name), root=store.root)

@@ -20,7 +20,10 @@ from helpers import Content, content_of, fsck, run_git
 from gitversions.errors import InputError, SourceError
 from gitversions.manifest import artifact_kind
 from gitversions.skillmeat import (
+    ImportLimits,
+    format_size,
     import_snapshots,
+    parse_size,
     read_index,
     scan_collection,
     snapshot_collection,
@@ -630,6 +633,182 @@ def test_corrupt_and_missing_tarballs_are_reported(
     assert list(private_tmp.iterdir()) == []
     for name in store_.names():
         fsck(store_.artifact(name).history_path, check_stderr=False)
+
+
+# -- limits: a small tarball may expand to gigabytes --------------------------------
+
+
+def _bomb(sm: SkillMeat, kind: str) -> None:
+    """Add to the collection what passes one low limit (a few KB compressed)."""
+    if kind == "file size":  # one member of 2 MiB of zeros: 2 KB compressed
+        sm.write("skills/bomb/SKILL.md", b"\0" * (2 << 20))
+    elif kind == "size":  # three members of 600 KiB, each under the file limit
+        for index in range(3):
+            sm.write(f"skills/bomb/part{index}.bin", b"\0" * (600 << 10))
+    else:  # entries: 60 small files
+        for index in range(60):
+            sm.write(f"skills/bomb/f{index}.md", f"{index}\n")
+
+
+LIMITS = {
+    # kind: (the low limit, what the message says, the limit raised)
+    "file size": (["--max-file-size", "1M"], "--max-file-size 1M", "3M"),
+    "size": (["--max-size", "1M"], "--max-size 1M", "2M"),
+    "entries": (["--max-entries", "50"], "--max-entries 50", "100"),
+}
+
+
+@pytest.mark.parametrize("kind", list(LIMITS))
+def test_a_tarball_past_a_limit_stops_the_import_there(
+    sm: SkillMeat,
+    store: Store,
+    invoke: Callable[..., Result],
+    private_tmp: Path,
+    kind: str,
+) -> None:
+    option, named, raised = LIMITS[kind]
+    sm.write("skills/ok/SKILL.md", "ok\n")
+    first = sm.snapshot("fine")
+    _bomb(sm, kind)
+    bomb = sm.snapshot("too big")
+    sm.write("skills/ok/SKILL.md", "later\n")
+    later = sm.snapshot("after it")
+    assert (sm.snapshots / f"{bomb}.tar.gz").stat().st_size < 64 << 10
+
+    result = invoke("import-skillmeat", str(sm.snapshots), *option)
+    assert result.exit_code == 1, result.output
+    assert f"{bomb}  2025-03-02T09:37:15Z  NOT IMPORTED (over-limit)" in result.stdout
+    assert named in result.stdout and "run again with a higher" in result.stdout
+    assert later not in result.stdout
+    assert f"stopped at {bomb}" in result.stderr
+    assert "1 of 2 snapshot(s) read" in result.stderr
+    # Nothing of the snapshot past the limit, nor after it; nothing left in tmp.
+    assert Store(store.root).names() == ["ok"]
+    assert [v.message for v in Store(store.root).artifact("ok").versions()] == ["fine"]
+    assert list(private_tmp.iterdir()) == []
+
+    as_json = json.loads(
+        invoke("--json", "import-skillmeat", str(sm.snapshots), *option).stdout
+    )
+    assert as_json["stopped_at"] == bomb
+    assert [s["status"] for s in as_json["snapshots"]] == ["imported", "over-limit"]
+
+    # With the limit raised, the import continues where it stopped.
+    flag = option[0]
+    done = invoke("import-skillmeat", str(sm.snapshots), flag, raised)
+    assert done.exit_code == 0, done.output
+    fresh = Store(store.root)
+    assert fresh.names() == ["bomb", "ok"]
+    assert [v.message for v in fresh.artifact("ok").versions()] == ["fine", "after it"]
+    assert first in done.stdout
+
+
+def test_a_header_claiming_megabytes_is_not_read_into_memory(
+    sm: SkillMeat, store: Store, private_tmp: Path
+) -> None:
+    # A pax header is read whole by tarfile: its size counts as a member's.
+    sm.write("skills/ok/SKILL.md", "ok\n")
+    sm.snapshot("fine")
+    tarball = sm.snapshots / "20250302-093715-250000.tar.gz"
+    info = tarfile.TarInfo("default/skills/ok/" + "n" * (3 << 20))
+    info.size = 2
+    with tarfile.open(tarball, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(b"x\n"))
+    sm.add_index_entry("20250302-093715-250000", "2025-03-02T09:37:15", "", 1, tarball)
+    limits = ImportLimits(max_file_size=64 << 10)
+    report = import_snapshots(store, sm.snapshots, limits=limits)
+    assert [s.status for s in report.snapshots] == ["imported", "over-limit"]
+    assert "--max-file-size 64K" in report.snapshots[1].problems[0]
+    assert list(private_tmp.iterdir()) == []
+
+
+def test_entries_are_not_held_in_memory(
+    sm: SkillMeat, store: Store, tmp_path: Path
+) -> None:
+    # tarfile keeps every member it reads: 300,000 entries took 1.25 GB. Here
+    # 20,000 entries outside the artifacts (passed over, never written).
+    import tracemalloc
+
+    sm.write("skills/ok/SKILL.md", "ok\n")
+    sm.snapshot("fine")
+    tarball = sm.snapshots / f"{sm.ids[0]}.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        ok = tarfile.TarInfo("default/skills/ok/SKILL.md")
+        ok.size = 3
+        tar.addfile(ok, io.BytesIO(b"ok\n"))
+        for index in range(20_000):
+            tar.addfile(tarfile.TarInfo(f"default/other/entry-{index:05}"))
+    tracemalloc.start()
+    try:
+        report = import_snapshots(store, sm.snapshots)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [s.status for s in report.snapshots] == ["imported"]
+    assert peak < 4 << 20, f"{peak / 2**20:.1f} MiB at the peak"
+
+
+def test_a_full_disk_while_unpacking_names_the_path_and_stops(
+    sm: SkillMeat,
+    store: Store,
+    invoke: Callable[..., Result],
+    private_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Not a corrupt tarball: the temporary copy's disk is full, and says where.
+    import errno
+
+    from gitversions.errors import naming
+
+    build_history(sm)
+
+    def full(fd: int, data: bytes, path: Path) -> None:
+        with naming(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("gitversions.skillmeat.write_all", full)
+    result = invoke("import-skillmeat", str(sm.snapshots))
+    assert result.exit_code == 1
+    line = f"gitversions: error: No space left on device: {private_tmp}{os.sep}"
+    assert result.stderr.startswith(line), result.stderr
+    assert "corrupt" not in result.output
+    assert list(private_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("4096", 4096),
+        ("1000", 1000),
+        ("512K", 512 << 10),
+        ("100M", 100 << 20),
+        ("2g", 2 << 30),
+        ("1TiB", 1 << 40),
+        (" 3 MB ", 3 << 20),
+    ],
+)
+def test_sizes_are_read_in_binary_units(text: str, size: int) -> None:
+    assert parse_size(text) == size
+    assert parse_size(format_size(size)) == size
+
+
+@pytest.mark.parametrize("text", ["", "0", "-1", "1.5G", "12X", "G"])
+def test_bad_sizes_are_refused(
+    text: str, sm: SkillMeat, invoke: Callable[..., Result]
+) -> None:
+    with pytest.raises(ValueError, match="is not a size"):
+        parse_size(text)
+    result = invoke("import-skillmeat", str(sm.snapshots), "--max-size", text)
+    assert result.exit_code == 2
+    assert "is not a size" in result.stderr
+
+
+def test_the_help_states_the_default_limits(invoke: Callable[..., Result]) -> None:
+    text = " ".join(invoke("import-skillmeat", "--help").stdout.split())
+    default = ImportLimits()
+    assert f"(default: {default.max_entries})" in text
+    assert f"(default: {format_size(default.max_size)})" in text
+    assert f"(default: {format_size(default.max_file_size)})" in text
 
 
 def test_symlinked_tarball_is_not_followed(sm: SkillMeat, store: Store) -> None:

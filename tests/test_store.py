@@ -761,6 +761,31 @@ def test_a_snapshot_is_refused_up_front_or_exports_and_restores(
 
 
 @pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("\u212a.md", "k.md"),  # KELVIN SIGN: one file with k.md on macOS/Windows
+        ("caf\u00e9.md", "cafe\u0301.md"),  # NFC and NFD: one file on macOS
+        ("stra\u00dfe.md", "STRASSE.md"),  # sharp s folds to ss
+    ],
+)
+def test_unicode_twins_are_refused_like_case_twins(
+    store: Store, tmp_path: Path, one: str, other: str
+) -> None:
+    # Export onto macOS or Windows would write one over the other (or through
+    # it, were it a link), so a version may not hold both.
+    src = tmp_path / "twins"
+    src.mkdir()
+    (src / "SKILL.md").write_text("skill\n")
+    (src / one).write_text("one\n")
+    (src / other).write_text("other\n")
+    with pytest.raises(SourceError, match="duplicate name"):
+        store.snapshot("twins", src, timestamp=T0)
+    assert not store.artifact("twins").exists()
+    (src / other).unlink()
+    assert store.snapshot("twins", src, timestamp=T0).created
+
+
+@pytest.mark.parametrize(
     "kind", ["names-differing-only-in-case", "nested-128-directories"]
 )
 def test_a_refused_snapshot_does_not_wedge_the_artifact(

@@ -40,6 +40,14 @@ REFUSED = {
     "dir-sorts-with-slash": (body(d(b"a"), f(b"a.b")), "git's order"),
     "padded-mode": (body(f(b"a", b"0100644")), "padded mode"),
     "case-duplicate": (body(f(b"A"), f(b"a")), "duplicate name"),
+    # one file on macOS or Windows too: beyond ASCII case (git order: bytes)
+    "kelvin-sign": (body(f(b"k.md"), f("\u212a.md".encode())), "duplicate name"),
+    "nfc-nfd": (
+        body(f("cafe\u0301.md".encode()), f("caf\u00e9.md".encode())),
+        "duplicate name",
+    ),
+    "sharp-s": (body(f(b"STRASSE"), f("stra\u00dfe".encode())), "duplicate name"),
+    "case-dir-and-file": (body(d(b"Docs"), f(b"docs")), "duplicate name"),
     "dot": (body(d(b".")), "not allowed"),
     "dotdot": (body(f(b"..")), "not allowed"),
     ".git": (body(d(b".git")), ".git"),

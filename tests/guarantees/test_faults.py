@@ -92,6 +92,14 @@ def _check_whole(root: Path, name: str = "demo") -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def _disk_full(err: str, under: Path, times: int = 1) -> None:
+    """``err`` is ``times`` one-line ENOSPC messages naming a path under ``under``."""
+    lines = err.splitlines()
+    assert len(lines) == times, err
+    for line in lines:
+        assert line.startswith(f"gitversions: error: {ENOSPC}: {under}{os.sep}"), err
+
+
 def _run(root: Path, *args: str) -> int:
     """Run the command line in-process; return its exit status."""
     with pytest.raises(SystemExit) as exited:
@@ -211,7 +219,7 @@ def test_gc_on_a_full_disk_leaves_no_temporary_and_the_next_gc_works(
 
     python_gc.collect()  # a leaked _GitFile would complain in __del__ now
     assert code == 1
-    assert err.splitlines() == [f"gitversions: error: {ENOSPC}"], err
+    _disk_full(err, _history(root))
     assert _leftovers(root) == []
     assert unraisable == []
     _check_whole(root)
@@ -243,11 +251,72 @@ def test_fetch_and_clone_on_a_full_disk_leave_nothing_behind(
     import gc as python_gc
 
     python_gc.collect()
-    assert err.splitlines() == [f"gitversions: error: {ENOSPC}"] * 2, err
+    _disk_full(err, root / "artifacts", times=2)
     assert _leftovers(root) == []
     assert not (root / "artifacts" / "copy").exists()
     assert unraisable == []
     _check_whole(root)
+
+
+# command -> (its arguments, the directory its message must name a path in)
+_WRITERS: dict[str, Callable[[Path, Path], tuple[list[str], Path]]] = {
+    "snapshot": lambda r, t: (
+        ["snapshot", "demo", str(t / "src2")],
+        _history(r) / "objects",
+    ),
+    "first snapshot": lambda r, t: (
+        ["snapshot", "new", str(t / "src2")],
+        r / "artifacts" / "new",
+    ),
+    "export": lambda r, t: (["export", "demo"], r / "artifacts" / "demo" / "versions"),
+    "export --to": lambda r, t: (["export", "demo", "--to", str(t / "out")], t / "out"),
+    "restore": lambda r, t: (["restore", "demo", "v1", str(t / "dest")], t),
+    "gc": lambda r, t: (["gc", "demo"], _history(r) / "objects"),
+    "init": lambda r, t: (["--root", str(t / "fresh"), "init"], t / "fresh"),
+    "remote add": lambda r, t: (["remote", "add", "demo", "o", "/x.git"], _history(r)),
+    "clone": lambda r, t: (
+        ["clone", str(_history(r)), "copy"],
+        r / "artifacts" / "copy",
+    ),
+    "fetch": lambda r, t: (
+        ["fetch", "demo", str(_history(t / "up"))],
+        r / "artifacts" / "demo",
+    ),
+}
+
+
+@pytest.mark.parametrize("free", [0, 2000])
+@pytest.mark.parametrize("command", list(_WRITERS))
+def test_a_full_disk_names_the_path_that_failed(
+    tmp_path: Path,
+    full_disk: Callable[[int], _Disk],
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    free: int,
+) -> None:
+    """ENOSPC on a descriptor names no file; the message must still say where."""
+    root = tmp_path / "store"
+    _make_store(root, tmp_path / "src", versions=2).close()
+    if command == "fetch":  # a remote one version ahead
+        upstream = Store(tmp_path / "up")
+        remote.clone(upstream, str(_history(root)), "demo")
+        _write_files(tmp_path / "src", 9)
+        upstream.snapshot("demo", tmp_path / "src")
+        upstream.close()
+    _write_files(tmp_path / "src2", 7)
+    args, under = _WRITERS[command](root, tmp_path)
+    if args[0] != "--root":
+        args = ["--root", str(root), *args]
+    capsys.readouterr()
+    full_disk(free)
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    err = capsys.readouterr().err
+    if exited.value.code == 0:
+        assert command in ("init", "remote add", "clone", "fetch") and free, err
+        return  # it fitted in the space left
+    assert exited.value.code == 1
+    _disk_full(err, under)
 
 
 def test_a_config_write_on_a_full_disk_leaves_no_lock(
@@ -334,6 +403,38 @@ def _fill(mount: Path, leave: int) -> Path:
 
 
 @needs_tmpfs
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "demo", "--to", "{disk}/out", "--format", "zip"],
+        ["export", "demo", "--to", "{disk}/out", "--format", "tar.gz"],
+        ["export", "demo", "--to", "{disk}/out"],
+        ["restore", "demo", "v1", "{disk}/out"],
+        ["--root", "{disk}/store", "snapshot", "demo", "{src}"],
+    ],
+    ids=["zip", "tar.gz", "dir", "restore", "snapshot"],
+)
+def test_a_real_full_disk_names_the_path_that_failed(
+    tmp_path: Path, tiny_disk: Path, args: list[str]
+) -> None:
+    src = tmp_path / "src"
+    for index in range(12):  # 12 x 64 KiB of incompressible text
+        (src / f"f{index}.txt").parent.mkdir(exist_ok=True)
+        (src / f"f{index}.txt").write_text(os.urandom(32 << 10).hex())
+    root = tmp_path / "store"
+    Store(root).snapshot("demo", src)
+    _fill(tiny_disk, 64 << 10)
+    argv = [a.format(disk=tiny_disk, src=src) for a in args]
+    if argv[0] != "--root":
+        argv = ["--root", str(root), *argv]
+    proc = subprocess.run([*GV, *argv], capture_output=True, text=True, check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    _disk_full(proc.stderr, tiny_disk)
+    leftovers = sorted(p.name for p in tiny_disk.rglob("*") if ".tmp-" in p.name)
+    assert leftovers == []
+
+
+@needs_tmpfs
 @pytest.mark.parametrize("leave", [8 << 10, 24 << 10])
 def test_gc_on_a_real_full_disk_frees_its_space(
     tmp_path: Path, tiny_disk: Path, leave: int
@@ -351,7 +452,7 @@ def test_gc_on_a_real_full_disk_frees_its_space(
     if proc.returncode == 0:
         pytest.skip("gc fitted in the space left")  # pragma: no cover
     assert proc.returncode == 1
-    assert proc.stderr.splitlines() == [f"gitversions: error: {ENOSPC}"]
+    _disk_full(proc.stderr, _history(root))
     assert _leftovers(root) == []
     assert shutil.disk_usage(tiny_disk).free >= free_before
     filler.unlink()

@@ -823,7 +823,7 @@ def test_a_snapshot_says_recorded_exactly_when_main_moved_whichever_write_fails(
             assert capsys.readouterr().out == "ok: demo\n"
         else:
             assert code == 1, err
-            assert out == "" and "recorded" not in err
+            assert out == "" and "demo: recorded" not in err
         assert _leftovers(root) == []
         writes += 1
     figures["faults: snapshot ENOSPC points (one per write)"] += writes + 1
@@ -926,7 +926,7 @@ def test_a_snapshot_on_a_real_full_disk_says_recorded_exactly_when_main_moved(
             assert capsys.readouterr().out == "ok: demo\n"
         else:
             assert code == 1, err
-            assert out == "" and "recorded" not in err
+            assert out == "" and "demo: recorded" not in err
         assert _leftovers(root) == []
         shutil.rmtree(root)
     figures[f"faults: snapshot on a real full disk, by {by}"] += sum(outcomes.values())

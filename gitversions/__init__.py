@@ -14,7 +14,7 @@ Example:
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from gitversions.errors import (
     AmbiguousRefError,
     ConfigError,
     ConflictError,
@@ -32,14 +32,18 @@ from .errors import (
     UnfinishedError,
     UnsafePathError,
 )
-from .ids import VersionId, parse_ref, validate_name
+from gitversions.model.ids import VersionId, parse_ref, validate_name
 
 if TYPE_CHECKING:
-    from .config import Config, load_config
-    from .hashing import content_hash, scan_source
-    from .history import Changes, History, Version
-    from .metadata import Problem, render_version_toml, validate_version_toml
-    from .store import Artifact, SnapshotResult, Store, resolve_root
+    from gitversions.formats.config import Config, load_config
+    from gitversions.formats.metadata import (
+        Problem,
+        render_version_toml,
+        validate_version_toml,
+    )
+    from gitversions.git.history import Changes, History, Version
+    from gitversions.snapshot.hashing import content_hash, scan_source
+    from gitversions.store import Artifact, SnapshotResult, Store, resolve_root
 
 # Heavier modules (dulwich, tomlkit) load on first use, keeping start-up short.
 _LAZY = {

@@ -1,5 +1,5 @@
 """Allow ``python -m gitversions``."""
 
-from .cli import main
+from gitversions.cli import main
 
 main()

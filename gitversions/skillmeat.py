@@ -68,14 +68,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Self, cast
 
-from ._loose import write_all
-from .errors import InputError, SourceError
-from .hashing import CHUNK_SIZE, hash_source, scan_source
-from .ids import VersionId, validate_name
-from .manifest import KINDS, ArtifactKind, artifact_kind
-from .materialize import remove_tree
-from .paths import check_component
-from .store import Store
+from gitversions.errors import InputError, SourceError
+from gitversions.formats.manifest import KINDS, ArtifactKind, artifact_kind
+from gitversions.git.loose import write_all
+from gitversions.materialize.export import remove_tree
+from gitversions.model.ids import VersionId, validate_name
+from gitversions.model.paths import check_component
+from gitversions.snapshot.hashing import CHUNK_SIZE, hash_source, scan_source
+from gitversions.store import Store
 
 __all__ = [
     "SNAPSHOTS_INDEX",

@@ -18,12 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from dulwich.refs import Ref
-
-from ._display import quote_path
-from ._loose import atomic_write
-from .config import CONFIG_FILENAME, Config, load_config, render_default
-from .errors import (
+from gitversions.display import quote_path
+from gitversions.errors import (
     CorruptionError,
     DestinationError,
     GitVersionsError,
@@ -32,19 +28,13 @@ from .errors import (
     SourceError,
     UnfinishedError,
 )
-from .hashing import (
-    MODE_FILE,
-    MODE_LINK,
-    FileNode,
-    Source,
-    content_hash,
-    excluded_paths,
-    hash_blob_file,
-    scan_source,
+from gitversions.formats.config import (
+    CONFIG_FILENAME,
+    Config,
+    load_config,
+    render_default,
 )
-from .history import Changes, History, TreeEntry, Version
-from .ids import validate_name
-from .manifest import (
+from gitversions.formats.manifest import (
     MANIFEST_FILENAME,
     check_kind,
     check_manifest,
@@ -52,7 +42,16 @@ from .manifest import (
     update_manifest,
     write_manifest,
 )
-from .materialize import (
+from gitversions.formats.metadata import (
+    VERSION_FILENAME,
+    parse_version_toml,
+    render_version_toml,
+    validate_version_toml,
+    version_record,
+)
+from gitversions.git.history import Changes, History, TreeEntry, Version
+from gitversions.git.loose import atomic_write
+from gitversions.materialize.export import (
     ARCHIVE_SUFFIX,
     LATEST_NAMES,
     TMP_MARK,
@@ -65,13 +64,18 @@ from .materialize import (
     stored_form,
     write_archive,
 )
-from .metadata import (
-    VERSION_FILENAME,
-    parse_version_toml,
-    render_version_toml,
-    validate_version_toml,
-    version_record,
+from gitversions.model.ids import validate_name
+from gitversions.snapshot.hashing import (
+    MODE_FILE,
+    MODE_LINK,
+    FileNode,
+    Source,
+    content_hash,
+    excluded_paths,
+    hash_blob_file,
+    scan_source,
 )
+from gitversions.verify import check_history
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -161,7 +165,7 @@ class Artifact:
         A command that fails or is interrupted under the lock leaves no lock
         file or temporary in the history (a full disk must not stay full).
         """
-        from .lock import artifact_lock
+        from gitversions.fs.lock import artifact_lock
 
         with artifact_lock(
             self.home / LOCK, self.store.config.lock_timeout, f"artifact {self.name!r}"
@@ -181,7 +185,7 @@ class Artifact:
         (``verify``); other readers may hold it too. Readers of one version
         need no lock: everything appears complete, by rename.
         """
-        from .lock import artifact_lock
+        from gitversions.fs.lock import artifact_lock
 
         with artifact_lock(
             self.home / LOCK,
@@ -315,7 +319,7 @@ class Artifact:
         """
         chosen = [self.resolve(r) for r in refs] if refs else self.versions()
         if fmt == "bundle":
-            from .bundle import BUNDLE_SUFFIX, write_history_bundle
+            from gitversions.git.bundle import BUNDLE_SUFFIX, write_history_bundle
 
             target = to or self.home  # not versions/: that holds versions only
             target.mkdir(parents=True, exist_ok=True)
@@ -354,7 +358,7 @@ class Artifact:
 
         ``every``: ``chosen`` is every version, of which retention keeps some.
         """
-        from .retention import apply_retention, retained
+        from gitversions.materialize.retention import apply_retention, retained
 
         self.history.ensure_tags(full=repair)
         materializer = self.materializer()
@@ -582,7 +586,7 @@ class Artifact:
             versions = history.versions()
         except GitVersionsError as exc:
             return [f"{self.name}: {exc}"]
-        problems.extend(f"{self.name}: {p}" for p in _check_history(history, versions))
+        problems.extend(f"{self.name}: {p}" for p in check_history(history, versions))
         try:
             fresh = History.open(self.history_path, use_cache=False)
             try:
@@ -764,60 +768,6 @@ def _lstat(path: Path) -> os.stat_result | None:
         return path.lstat()
     except FileNotFoundError:
         return None
-
-
-def _check_history(history: History, versions: list[Version]) -> list[str]:
-    problems: list[str] = []
-    head = history.repo.refs.get_symrefs().get(Ref(b"HEAD"))
-    if head != b"refs/heads/main":
-        problems.append(f"HEAD should point at refs/heads/main, not {head!r}")
-    seen: dict[str, str] = {}
-    for version in versions:
-        label = str(version.id)
-        if label in seen and seen[label] != version.commit:
-            problems.append(f"{label}: two versions share this id")
-        seen[label] = version.commit
-        target = history.tag_target(version.id)
-        if target is not None and target != version.commit:
-            problems.append(f"{label}: tag names commit {target}, not {version.commit}")
-        try:
-            recomputed = history.sha256_of_tree(version.tree, trust_cache=False)
-            for entry in history.iter_tree(version.tree):
-                if entry.path == VERSION_FILENAME:
-                    problems.append(
-                        f"{label}: holds {VERSION_FILENAME!r} at its top, a name "
-                        "reserved for gitversions metadata"
-                    )
-                if entry.mode != MODE_LINK:
-                    for _chunk in history.iter_blob(entry.blob):
-                        pass  # read (and so check) every byte, one chunk at a time
-                    continue
-                data = history.read_blob(entry.blob)
-                if not data or b"\0" in data:
-                    problems.append(
-                        f"{label}: symlink {entry.path!r} has an invalid target"
-                    )
-        except GitVersionsError as exc:
-            problems.append(f"{label}: {exc}")
-            continue
-        if recomputed != version.hash:
-            problems.append(
-                f"{label}: cached content hash is wrong (is {recomputed[:12]})"
-            )
-    for ref, tagged in history.repo.refs.as_dict(Ref(b"refs/tags/")).items():
-        name = ref.decode("utf-8", "replace")
-        if name in seen:
-            continue
-        # A writer may have added the tag after the walk above: judge it by
-        # its own commit, not by that earlier walk.
-        try:
-            found: Version | None = history.version(tagged.decode("ascii"))
-        except GitVersionsError:
-            found = None
-        if found is None or str(found.id) != name:
-            problems.append(f"tag {name} does not name a version with that id")
-    history.flush_caches()
-    return problems
 
 
 class Store:

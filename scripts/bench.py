@@ -10,7 +10,7 @@ alternating so that a noisy machine hurts both alike:
 
   a. snapshot of new content, whole processes, a fresh store / repository each
      run: ``gitversions snapshot`` vs ``git init --bare && git add -A && git commit``;
-  b. content hash, in process: ``gitversions.hashing.content_hash`` vs reading
+  b. content hash, in process: ``gitversions.snapshot.hashing.content_hash`` vs reading
      every file in 1 MiB chunks into ``hashlib.sha256``;
   c. export of one version, whole processes, a fresh target each run:
      ``gitversions export --to`` vs ``git archive | tar -x``.
@@ -223,7 +223,7 @@ def bench(
     work: Path, runs: int, seed: int, quick: bool = False
 ) -> tuple[list[Result], dict[str, object]]:
     """Generate the artifact under ``work`` and measure a, b and c."""
-    from gitversions.hashing import content_hash
+    from gitversions.snapshot.hashing import content_hash
 
     src = work / "src" / NAME
     files, size = generate(src, seed)

@@ -4,7 +4,7 @@ The file is generated from the same line pool as the benchmark artifact
 (markdown and JavaScript-like lines, many of them repeated, as in real text).
 Ours changes three regions of it and theirs two others, so the merge is clean
 and every line is diffed twice. Measured side by side: ``git merge-file -p``
-(a process writing the result to a file) and ``gitversions.linemerge.merge_lines``
+(a process writing the result to a file) and ``gitversions.merge.lines.merge_lines``
 in this process, reading the three files and writing the result. The outputs
 are compared: a difference stops the benchmark.
 """
@@ -35,7 +35,7 @@ def bench_merge(
     work: Path, runs: int, seed: int, git: str, env: dict[str, str]
 ) -> list[Result]:
     """Measure P12; return its row."""
-    from gitversions.linemerge import merge_lines
+    from gitversions.merge.lines import merge_lines
 
     rng = random.Random(seed)
     base = _text(rng, _text_lines(rng, 4000), SIZE_P12)

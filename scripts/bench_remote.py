@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 above target")
     args = parser.parse_args(argv)
 
-    from gitversions import remote
+    from gitversions.git import remote
     from gitversions.store import Store
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="gv-bench-remote-"))

@@ -181,7 +181,7 @@ def install_kill_hooks(
 
     for name in HOOKED_OS:
         setattr(os, name, make(name, getattr(os, name)))
-    import gitversions._dirfd as dirfd
+    import gitversions.fs.dirfd as dirfd
 
     dirfd.exchange_at = make("exchange", dirfd.exchange_at)  # type: ignore[assignment]
 
@@ -203,7 +203,7 @@ def wrap_main(argv: Sequence[str]) -> None:
     import dulwich.repo  # noqa: F401
 
     import gitversions.cli
-    import gitversions.history
+    import gitversions.git.history
     import gitversions.store
 
     counts: collections.Counter[str] = collections.Counter()
@@ -720,7 +720,7 @@ class Campaign:
 
     def _setup_upstream(self) -> None:
         """Push the history to a bare upstream and clone it into a peer store."""
-        from gitversions import remote
+        from gitversions.git import remote
         from gitversions.store import Store
 
         with self._store() as store:
@@ -737,7 +737,7 @@ class Campaign:
 
     def _publish_upstream(self) -> None:
         """Give the upstream one or two versions the local store lacks."""
-        from gitversions import remote
+        from gitversions.git import remote
         from gitversions.store import Store
 
         with self._store() as store:

@@ -21,7 +21,7 @@ from click.testing import Result
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
-from gitversions.hashing import MODE_EXEC, DirNode, LinkNode
+from gitversions.snapshot.hashing import MODE_EXEC, DirNode, LinkNode
 from gitversions.store import Store
 
 GIT = shutil.which("git")

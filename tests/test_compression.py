@@ -274,7 +274,7 @@ def test_prune_keeps_an_older_version_latest_names(
     link = artifact.versions_dir / "latest.tar.gz"
     link.unlink()
     link.symlink_to(ids[0] + ".tar.gz")
-    from gitversions.retention import prune
+    from gitversions.materialize.retention import prune
 
     result = prune(artifact, keep=1)
     assert result.removed == [ids[1]]

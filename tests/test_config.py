@@ -1,4 +1,4 @@
-"""The store configuration file, gitversions.toml (gitversions.config)."""
+"""The store configuration file, gitversions.toml (gitversions.formats.config)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from gitversions.config import CONFIG_FILENAME, Config, load_config, render_default
 from gitversions.errors import ConfigError
+from gitversions.formats.config import (
+    CONFIG_FILENAME,
+    Config,
+    load_config,
+    render_default,
+)
 
 
 def write_config(root: Path, content: str | bytes) -> Path:

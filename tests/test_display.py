@@ -15,7 +15,7 @@ import pytest
 from click.testing import Result
 from helpers import ok, ok_json, write_tree
 
-from gitversions._display import printable, quote_path
+from gitversions.display import printable, quote_path
 
 Invoke = Callable[..., Result]
 NAME = "demo"
@@ -159,9 +159,9 @@ def test_remote_progress_and_refusals_are_inert(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A server's progress messages and refusal reasons are its own text."""
-    from gitversions import remote
-    from gitversions._cli_remote import _transfer_progress
-    from gitversions.cli import Env
+    from gitversions.cli.base import Env
+    from gitversions.cli.remote import _transfer_progress
+    from gitversions.git import remote
 
     monkeypatch.setattr(Env, "show_progress", lambda _self: True)
     with _transfer_progress(Env(None, None, False, False, False)) as show:

@@ -1,9 +1,9 @@
-"""The commit-graph walks (gitversions.graph), judged by the real git CLI.
+"""The commit-graph walks (gitversions.model.graph), judged by the real git CLI.
 
 Each history is built with ``git fast-import`` (every commit named, with the
 parents it is given), then every pair of commits is put to
 ``git merge-base --all`` and ``git merge-base --is-ancestor`` and to
-:mod:`gitversions.graph`, which must agree exactly.
+:mod:`gitversions.model.graph`, which must agree exactly.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from helpers import GIT, run_git, write_tree
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gitversions.graph import ancestors, is_ancestor, merge_bases
-from gitversions.history import History
+from gitversions.git.history import History
+from gitversions.model.graph import ancestors, is_ancestor, merge_bases
 from gitversions.store import Store
 
 #: A history: each commit's name and its parents' names, parents first.

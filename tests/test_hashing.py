@@ -1,4 +1,4 @@
-"""Scanning SRC and computing the content hash (gitversions.hashing)."""
+"""Scanning SRC and computing the content hash (gitversions.snapshot.hashing)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from helpers import scanned_paths, write_tree
 
-from gitversions import hashing
 from gitversions.errors import SourceError
-from gitversions.hashing import (
+from gitversions.model.paths import MAX_DEPTH
+from gitversions.snapshot import hashing
+from gitversions.snapshot.hashing import (
     CHUNK_SIZE,
     MODE_EXEC,
     MODE_FILE,
@@ -29,7 +30,6 @@ from gitversions.hashing import (
     hash_object,
     scan_source,
 )
-from gitversions.paths import MAX_DEPTH
 
 
 def git_blob_id(data: bytes, algorithm: str = "sha256") -> bytes:
@@ -37,7 +37,7 @@ def git_blob_id(data: bytes, algorithm: str = "sha256") -> bytes:
 
 
 class PatchedOs(ModuleType):
-    """Stands in for ``os`` inside gitversions.hashing, with a few overrides."""
+    """Stands in for ``os`` in gitversions.snapshot.hashing, with a few overrides."""
 
     def __init__(self, **overrides: Any) -> None:
         super().__init__("os")

@@ -18,8 +18,8 @@ from gitversions.errors import (
     InvalidRefError,
     NotFoundError,
 )
-from gitversions.hashing import content_hash, scan_source
-from gitversions.history import History, join_message, split_message
+from gitversions.git.history import History, join_message, split_message
+from gitversions.snapshot.hashing import content_hash, scan_source
 from gitversions.store import Store
 
 T0 = 1764496800  # 2025-11-30T10:00:00Z
@@ -704,7 +704,7 @@ def test_numbers_right_when_the_index_tail_misses_main(
 ) -> None:
     # A snapshot reads only the end of the index; when main is not there
     # (a short tail, an index rebuilt in another order) it must still count.
-    import gitversions.history as history_module
+    import gitversions.git.history as history_module
 
     versions = _many(store, tmp_path, 6)
     index = store.artifact("m").history_path / "gitversions" / "index"

@@ -1,4 +1,4 @@
-"""Artifact names, version ids and REFs (gitversions.ids)."""
+"""Artifact names, version ids and REFs (gitversions.model.ids)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from gitversions.errors import GitVersionsError, InvalidNameError, InvalidRefError
-from gitversions.ids import (
+from gitversions.model.ids import (
     HashPrefixRef,
     LatestRef,
     NumberRef,

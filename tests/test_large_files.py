@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gitversions import hashing, history
-from gitversions._loose import blob_header_size, iter_loose_blob, loose_path
 from gitversions.errors import CorruptionError, SourceError
+from gitversions.git import history
+from gitversions.git.loose import blob_header_size, iter_loose_blob, loose_path
+from gitversions.snapshot import hashing
 from gitversions.store import Store
 
 SIZE = (8 << 20) + 12_345  # just past history._SMALL_FILE

@@ -11,8 +11,8 @@ import random
 
 import pytest
 
-from gitversions import linemerge
-from gitversions.linemerge import (
+from gitversions.merge import lines as linemerge
+from gitversions.merge.lines import (
     ConflictHunk,
     DiffHunk,
     diff_lines,

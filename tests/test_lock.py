@@ -12,13 +12,13 @@ import pytest
 
 import gitversions
 from gitversions.errors import LockTimeoutError
-from gitversions.lock import artifact_lock
+from gitversions.fs.lock import artifact_lock
 
 # Holds the lock at argv[1] (shared if argv[2] == "shared") until killed.
 HOLDER = """
 import sys, time
 from pathlib import Path
-from gitversions.lock import artifact_lock
+from gitversions.fs.lock import artifact_lock
 shared = sys.argv[2] == "shared"
 with artifact_lock(Path(sys.argv[1]), 5, "artifact 'skill'", shared=shared):
     print("locked", flush=True)

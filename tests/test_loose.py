@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gitversions import _loose
+from gitversions.git import loose as _loose
 
 
 def _write(objects: Path, body: bytes, synced: set[Path] | None) -> str:

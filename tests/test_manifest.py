@@ -12,7 +12,7 @@ from click.testing import Result
 from helpers import fsck
 
 from gitversions.errors import InputError
-from gitversions.manifest import (
+from gitversions.formats.manifest import (
     MANIFEST_FILENAME,
     artifact_kind,
     check_manifest,
@@ -154,7 +154,7 @@ def test_export_rewrites_a_stale_manifest(
 
 
 def test_empty_history_has_no_manifest(store: Store, tmp_path: Path) -> None:
-    from gitversions.history import History
+    from gitversions.git.history import History
 
     artifact = store.artifact("empty")
     artifact.home.mkdir(parents=True)
@@ -181,7 +181,7 @@ def test_a_broken_history_is_reported_by_verify_not_by_the_manifest_check(
 def test_manifest_grown_by_a_snapshot_equals_a_full_render(
     store: Store, tmp_path: Path
 ) -> None:
-    from gitversions.manifest import render_manifest
+    from gitversions.formats.manifest import render_manifest
 
     src = tmp_path / "grow"
     for i in range(4):

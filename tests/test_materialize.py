@@ -25,9 +25,9 @@ from helpers import (
 )
 
 from gitversions.errors import UnsafePathError
-from gitversions.hashing import content_hash
-from gitversions.history import join_message
-from gitversions.metadata import parse_version_toml, validate_version_toml
+from gitversions.formats.metadata import parse_version_toml, validate_version_toml
+from gitversions.git.history import join_message
+from gitversions.snapshot.hashing import content_hash
 from gitversions.store import Artifact, Store
 
 T0 = 1764496800  # 2025-11-30T10:00:00Z

@@ -1,4 +1,4 @@
-"""``.version.toml``: render, parse and validate (gitversions.metadata)."""
+"""``.version.toml``: render, parse and validate (gitversions.formats.metadata)."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import tomlkit
 from helpers import SPEC_FIELDS
 
 from gitversions.errors import MetadataError
-from gitversions.history import Changes, Version
-from gitversions.ids import VersionId
-from gitversions.metadata import (
+from gitversions.formats.metadata import (
     Problem,
     parse_version_toml,
     render_version_toml,
     validate_version_toml,
     version_record,
 )
+from gitversions.git.history import Changes, Version
+from gitversions.model.ids import VersionId
 
 HASH1 = "3f2a9c1" + "0" * 57
 HASH2 = "8be01d4" + "a1" * 28 + "f"

@@ -1,4 +1,4 @@
-"""Which tree names and paths may be written to disk (gitversions.paths)."""
+"""Which tree names and paths may be written to disk (gitversions.model.paths)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gitversions.paths import (
+from gitversions.model.paths import (
     MAX_DEPTH,
     check_component,
     check_relative_path,

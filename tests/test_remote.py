@@ -17,9 +17,9 @@ from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 from helpers import fsck, run_git, write_tree
 
-from gitversions import remote
 from gitversions.errors import ConflictError, InputError, NotFoundError, RemoteError
-from gitversions.remote import FetchResult
+from gitversions.git import remote
+from gitversions.git.remote import FetchResult
 from gitversions.store import Store
 
 T0 = 1_760_000_000
@@ -482,7 +482,7 @@ def test_progress_lines_for_push_and_fetch(published, tmp_path: Path, other: Sto
 def test_cli_progress_only_on_a_terminal(
     published, invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ):
-    from gitversions import cli
+    from gitversions.cli import commands as cli
 
     snap(published[0].store, "skill", tmp_path / "src", {"SKILL.md": "q\n"}, "q", 8)
     quiet = invoke("push", "skill", str(tmp_path / "a.git"))

@@ -17,8 +17,8 @@ from dulwich.repo import Repo
 from helpers import add_blob, add_commit, add_tree, run_git, write_tree
 from servers import serve
 
-from gitversions import remote
 from gitversions.errors import CorruptionError, UnsafePathError
+from gitversions.git import remote
 from gitversions.store import Store
 
 T0 = 1_760_000_000

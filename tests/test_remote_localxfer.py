@@ -10,9 +10,9 @@ import pytest
 from dulwich.repo import Repo
 from helpers import fsck, run_git, write_tree
 
-from gitversions import remote
-from gitversions._localxfer import copy_objects, missing_objects
 from gitversions.errors import CorruptionError
+from gitversions.git import remote
+from gitversions.git.localxfer import copy_objects, missing_objects
 from gitversions.store import Store
 
 T0 = 1_760_000_000

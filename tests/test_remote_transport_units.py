@@ -10,9 +10,9 @@ import pytest
 from dulwich.client import HTTPUnauthorized
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 
-from gitversions import transport
 from gitversions.errors import InputError, RemoteError
-from gitversions.transport import (
+from gitversions.git import transport
+from gitversions.git.transport import (
     Credential,
     build_config,
     credential_candidates,

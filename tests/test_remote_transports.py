@@ -16,8 +16,8 @@ import pytest
 from helpers import fsck, run_git, write_tree
 from servers import HTTP_PASSWORD, HTTP_USER, KINDS, Endpoint, serve
 
-from gitversions import remote
 from gitversions.errors import ConflictError, RemoteError
+from gitversions.git import remote
 from gitversions.store import Store
 
 T0 = 1_760_000_000

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from helpers import fsck, run_git, write_tree
 
-from gitversions import _repack
+from gitversions.git import repack as _repack
 from gitversions.store import Store
 
 

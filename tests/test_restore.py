@@ -17,8 +17,8 @@ from gitversions.errors import (
     DestinationError,
     UnsafePathError,
 )
-from gitversions.hashing import content_hash
-from gitversions.history import join_message
+from gitversions.git.history import join_message
+from gitversions.snapshot.hashing import content_hash
 from gitversions.store import Artifact, Store
 
 T0 = 1764496800  # 2025-11-30T10:00:00Z

@@ -12,9 +12,9 @@ import pytest
 from click.testing import Result
 from helpers import fsck
 
-from gitversions.config import load_config
 from gitversions.errors import ConfigError, InputError
-from gitversions.retention import prune
+from gitversions.formats.config import load_config
+from gitversions.materialize.retention import prune
 from gitversions.store import Artifact, Store
 
 DAY = 86400

@@ -18,7 +18,7 @@ from click.testing import Result
 from helpers import Content, content_of, fsck, run_git
 
 from gitversions.errors import InputError, SourceError
-from gitversions.manifest import artifact_kind
+from gitversions.formats.manifest import artifact_kind
 from gitversions.skillmeat import (
     ImportLimits,
     format_size,
@@ -354,7 +354,7 @@ def test_cli_import_text_json_and_progress(
     assert "would create canvas-design v1-" in dry.stdout
     assert not (store_root / "artifacts").exists()
 
-    monkeypatch.setattr("gitversions.cli.Env.show_progress", lambda self: True)
+    monkeypatch.setattr("gitversions.cli.base.Env.show_progress", lambda self: True)
     done = invoke("import-skillmeat", str(sm.snapshots))
     assert done.exit_code == 0, done.output
     assert f"{ids[0]}  2025-03-01T09:30:15Z" in done.stdout
@@ -970,7 +970,7 @@ def test_cli_snapshot_collection(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     build_history(sm)
-    monkeypatch.setattr("gitversions.cli.Env.show_progress", lambda self: True)
+    monkeypatch.setattr("gitversions.cli.base.Env.show_progress", lambda self: True)
     first = invoke("snapshot-collection", str(sm.collection), "-m", "one go")
     assert first.exit_code == 0, first.output
     assert "new        canvas-design v1-" in first.stdout

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from helpers import fsck, write_tree
 
-from gitversions import _statcache, history
-from gitversions.hashing import FileNode, Source, content_hash, scan_source
-from gitversions.history import History
+from gitversions.git import history
+from gitversions.git.history import History
+from gitversions.snapshot import statcache as _statcache
+from gitversions.snapshot.hashing import FileNode, Source, content_hash, scan_source
 from gitversions.store import Store
 
 SECOND = 1_000_000_000

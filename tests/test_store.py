@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from helpers import fsck, run_git, set_config
 
-import gitversions.history
+import gitversions.git.history
 import gitversions.store
 from gitversions.cli import cli
 from gitversions.errors import (
@@ -27,8 +27,8 @@ from gitversions.errors import (
     NotFoundError,
     SourceError,
 )
-from gitversions.hashing import content_hash
-from gitversions.lock import artifact_lock
+from gitversions.fs.lock import artifact_lock
+from gitversions.snapshot.hashing import content_hash
 from gitversions.store import Artifact, Store, resolve_root
 
 T0 = 1764496800  # 2025-11-30T10:00:00Z
@@ -301,7 +301,7 @@ def test_failed_read_leaves_an_existing_history_exactly_as_before(
 ) -> None:
     src, history = _existing_with_change(store, make_skill)
     before = listing(history)
-    real = gitversions.history.read_consistently
+    real = gitversions.git.history.read_consistently
     calls = {"n": 0}
     guard = threading.Lock()
 
@@ -313,7 +313,7 @@ def test_failed_read_leaves_an_existing_history_exactly_as_before(
             raise SourceError(f"cannot read {node.rel}: Input/output error")
         return real(node, consume)
 
-    monkeypatch.setattr(gitversions.history, "read_consistently", flaky)
+    monkeypatch.setattr(gitversions.git.history, "read_consistently", flaky)
     with pytest.raises(SourceError):
         store.snapshot("skill", src, timestamp=T0 + 1)
     assert calls["n"] >= 5
@@ -413,7 +413,7 @@ def test_second_writer_times_out_naming_the_holder(store: Store, make_skill) -> 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from gitversions.lock import artifact_lock
+from gitversions.fs.lock import artifact_lock
 with artifact_lock(Path(sys.argv[1]), 5, "artifact 'skill'"):
     print("locked", flush=True)
     time.sleep(120)

@@ -15,7 +15,7 @@ import pytest
 from helpers import GIT, run_git
 
 from gitversions.errors import CorruptionError, UnsafePathError
-from gitversions.history import check_tree_entries, parse_tree
+from gitversions.git.history import check_tree_entries, parse_tree
 
 BLOB = hashlib.sha1(b"blob 2\0x\n").hexdigest()
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from helpers import git_write_tree, scanned_paths, write_tree
 
-from gitversions.hashing import content_hash, scan_source
+from gitversions.snapshot.hashing import content_hash, scan_source
 
 pytestmark = pytest.mark.compat
 

@@ -1,7 +1,7 @@
 """The line-level merge and diff give git's own output, byte for byte.
 
 Seeded, generated (base, ours, theirs) triples, each merged by
-``gitversions.linemerge.merge_lines`` and by the real ``git merge-file -p`` (with
+``gitversions.merge.lines.merge_lines`` and by the real ``git merge-file -p`` (with
 ``-L`` labels; ``--diff3``, ``--zdiff3``, ``--ours``, ``--theirs``, ``--union``).
 The triples cover edits in different regions, adjacent and overlapping edits,
 insertions at one point, deletions, identical changes, whole-file replacements,
@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from helpers import GIT
 
-from gitversions.linemerge import diff_lines, merge_lines, split_lines
+from gitversions.merge.lines import diff_lines, merge_lines, split_lines
 
 pytestmark = pytest.mark.compat
 

@@ -16,7 +16,8 @@ import pytest
 from helpers import fsck, run_git, write_tree
 from servers import serve
 
-from gitversions import content_hash, remote
+from gitversions import content_hash
+from gitversions.git import remote
 from gitversions.store import Store
 
 pytestmark = pytest.mark.compat

@@ -443,7 +443,7 @@ def test_no_prune_changes_versions_while_verify_reads_them(
     prune (another process) starts: it gets no lock (lock_timeout = 0 here),
     and verify reports the state it began with, undamaged, not "missing file".
     """
-    from gitversions.materialize import Materializer
+    from gitversions.materialize.export import Materializer
     from gitversions.store import Store
 
     root = exported_store(tmp_path, "lock_timeout = 0\n")
@@ -472,7 +472,7 @@ def test_no_prune_changes_versions_while_verify_reads_them(
 # Runs the command line, printing "waiting" the first time the lock is refused.
 SPY = r"""
 import sys
-import gitversions.lock as lock
+import gitversions.fs.lock as lock
 
 real, told = lock._try_lock, []
 
@@ -497,7 +497,7 @@ def test_verify_waits_for_a_prune_half_way_through(
     The prune is stopped after renaming the first version away; it goes on
     only once verify has been refused the lock, so the order is fixed.
     """
-    from gitversions import retention
+    from gitversions.materialize import retention
     from gitversions.store import Store
 
     root = exported_store(tmp_path)

@@ -309,7 +309,7 @@ def test_gc_killed_while_packing_refs_loses_no_version(one: Store1) -> None:
     dulwich's ``pack_refs`` deletes the loose refs before the new
     ``packed-refs`` is renamed into place, so a kill in between drops every tag.
     """
-    from gitversions.hashing import scan_source
+    from gitversions.snapshot.hashing import scan_source
 
     store = Store(one.root)
     try:

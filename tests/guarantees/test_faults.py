@@ -30,9 +30,9 @@ from typing import Any
 import crash_harness as harness
 import pytest
 
-from gitversions import remote
 from gitversions.cli import main
 from gitversions.errors import GitVersionsError, LockTimeoutError, UnfinishedError
+from gitversions.git import remote
 from gitversions.store import Store
 
 pytestmark = pytest.mark.faults
@@ -630,10 +630,13 @@ def _no_space(path: str) -> Callable[..., Any]:
 
 # The write each step makes after main moved, and what is then left undone.
 _AFTER_MAIN = {
-    "tag": ("gitversions.history.History.ensure_tag", ["tag", "manifest", "export"]),
-    "manifest": ("gitversions.manifest.atomic_write", ["manifest", "export"]),
-    "export": ("gitversions.materialize.Materializer._write_dir", ["export"]),
-    "latest": ("gitversions.materialize.Materializer.update_latest", ["export"]),
+    "tag": (
+        "gitversions.git.history.History.ensure_tag",
+        ["tag", "manifest", "export"],
+    ),
+    "manifest": ("gitversions.formats.manifest.atomic_write", ["manifest", "export"]),
+    "export": ("gitversions.materialize.export.Materializer._write_dir", ["export"]),
+    "latest": ("gitversions.materialize.export.Materializer.update_latest", ["export"]),
 }
 
 

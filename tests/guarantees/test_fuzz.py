@@ -28,9 +28,10 @@ from helpers import SPEC_CHANGE_FIELDS, SPEC_VERSION_FIELDS
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gitversions.config import Config, load_config
 from gitversions.errors import ConfigError, InvalidNameError, InvalidRefError
-from gitversions.ids import (
+from gitversions.formats.config import Config, load_config
+from gitversions.formats.metadata import Problem, validate_version_toml
+from gitversions.model.ids import (
     HashPrefixRef,
     LatestRef,
     NumberRef,
@@ -38,8 +39,11 @@ from gitversions.ids import (
     parse_ref,
     validate_name,
 )
-from gitversions.metadata import Problem, validate_version_toml
-from gitversions.paths import check_component, check_relative_path, is_git_dir_name
+from gitversions.model.paths import (
+    check_component,
+    check_relative_path,
+    is_git_dir_name,
+)
 
 pytestmark = pytest.mark.fuzz
 

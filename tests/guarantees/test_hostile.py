@@ -41,10 +41,10 @@ import crash_harness as harness
 import pytest
 from click.testing import CliRunner, Result
 
-from gitversions import hashing
-from gitversions import history as history_module
 from gitversions.cli import cli
 from gitversions.errors import InvalidNameError, SourceError
+from gitversions.git import history as history_module
+from gitversions.snapshot import hashing
 from gitversions.store import Store
 
 pytestmark = pytest.mark.hostile
@@ -518,8 +518,8 @@ def test_a_file_rewritten_during_snapshots_is_never_recorded_torn(
 # -- files replaced or rewritten at an exact moment of their read ----------------------
 #
 # Each case acts on data.md at one precise point of the snapshot's read, through
-# stand-ins for ``os`` and ``time`` inside gitversions.hashing: no thread races the
-# snapshot, so every outcome is the same on an idle or a loaded machine.
+# stand-ins for ``os`` and ``time`` inside gitversions.snapshot.hashing: no thread
+# races the snapshot, so every outcome is the same on an idle or a loaded machine.
 
 Hook = Callable[[str, int], None]
 

@@ -30,13 +30,13 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gitversions.history import Changes, Version
-from gitversions.ids import VersionId, parse_ref
-from gitversions.metadata import (
+from gitversions.formats.metadata import (
     render_version_toml,
     validate_version_toml,
 )
-from gitversions.paths import check_component, check_relative_path, name_key
+from gitversions.git.history import Changes, Version
+from gitversions.model.ids import VersionId, parse_ref
+from gitversions.model.paths import check_component, check_relative_path, name_key
 from gitversions.store import Store
 
 pytestmark = pytest.mark.property

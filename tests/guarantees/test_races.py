@@ -30,9 +30,9 @@ import crash_harness as harness
 import pytest
 from helpers import listing_of
 
-from gitversions import _dirfd
 from gitversions.errors import GitVersionsError
-from gitversions.hashing import content_hash
+from gitversions.fs import dirfd as _dirfd
+from gitversions.snapshot.hashing import content_hash
 from gitversions.store import Store
 
 pytestmark = pytest.mark.faults

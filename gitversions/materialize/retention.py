@@ -24,9 +24,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ._loose import fsync_dir
-from .errors import InputError
-from .materialize import (
+from gitversions.errors import InputError
+from gitversions.git.loose import fsync_dir
+from gitversions.materialize.export import (
     ARCHIVE_SUFFIX,
     LATEST_NAMES,
     STORED_FORMATS,
@@ -38,8 +38,8 @@ from .materialize import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .history import Version
-    from .store import Artifact
+    from gitversions.git.history import Version
+    from gitversions.store import Artifact
 
 __all__ = ["PruneResult", "apply_retention", "prune", "retained"]
 

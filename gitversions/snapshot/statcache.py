@@ -22,8 +22,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from ._loose import atomic_write
-from .hashing import FileNode, Source
+from gitversions.git.loose import atomic_write
+from gitversions.snapshot.hashing import FileNode, Source
 
 __all__ = ["RACY_MARGIN_NS", "StatCache"]
 

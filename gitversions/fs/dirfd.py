@@ -34,7 +34,7 @@ from concurrent.futures import (
 from pathlib import Path
 from typing import Literal
 
-from .errors import UnsafePathError
+from gitversions.errors import UnsafePathError
 
 __all__ = [
     "TreeBuilder",

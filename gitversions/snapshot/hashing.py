@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from .errors import SourceError
-from .paths import MAX_DEPTH, check_component
+from gitversions.errors import SourceError
+from gitversions.model.paths import MAX_DEPTH, check_component
 
 __all__ = [
     "CHUNK_SIZE",

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import LockTimeoutError, naming
+from gitversions.errors import LockTimeoutError, naming
 
 __all__ = ["artifact_lock", "held_since"]
 

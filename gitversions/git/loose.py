@@ -17,8 +17,8 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from ._dirfd import opened_dir, same_file, step
-from .errors import CorruptionError, UnsafePathError, naming
+from gitversions.errors import CorruptionError, UnsafePathError, naming
+from gitversions.fs.dirfd import opened_dir, same_file, step
 
 __all__ = [
     "LOOSE_COMPRESSION",

@@ -17,9 +17,9 @@ from pathlib import Path
 from dulwich.bundle import create_bundle_from_repo, write_bundle
 from dulwich.refs import Ref
 
-from ._loose import fsync_dir
-from .errors import InputError, naming
-from .history import History, Version
+from gitversions.errors import InputError, naming
+from gitversions.git.history import History, Version
+from gitversions.git.loose import fsync_dir
 
 __all__ = ["BUNDLE_SUFFIX", "write_history_bundle"]
 

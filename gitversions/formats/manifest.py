@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Literal
 
 import tomlkit
 
-from ._loose import atomic_write
-from .errors import GitVersionsError, InputError
+from gitversions.errors import GitVersionsError, InputError
+from gitversions.git.loose import atomic_write
 
 if TYPE_CHECKING:
-    from .history import Version
-    from .store import Artifact
+    from gitversions.git.history import Version
+    from gitversions.store import Artifact
 
 __all__ = [
     "KINDS",

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import ConfigError
-from .ids import VersionId
+from gitversions.errors import ConfigError
+from gitversions.model.ids import VersionId
 
 __all__ = [
     "CONFIG_FILENAME",

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import total_ordering
 
-from .errors import InvalidNameError, InvalidRefError
+from gitversions.errors import InvalidNameError, InvalidRefError
 
 __all__ = [
     "HASH_HEX_LENGTH",

@@ -37,7 +37,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Literal, Protocol
 
-from ._dirfd import (
+from gitversions.errors import (
+    CorruptionError,
+    DestinationError,
+    UnsafePathError,
+    naming,
+)
+from gitversions.formats.metadata import VERSION_FILENAME, render_version_toml
+from gitversions.fs.dirfd import (
     TreeBuilder,
     lstat_at,
     opened_dir,
@@ -46,11 +53,9 @@ from ._dirfd import (
     step,
     swap_in,
 )
-from ._loose import atomic_write, fsync_dir, sync, write_all
-from .errors import CorruptionError, DestinationError, UnsafePathError, naming
-from .hashing import MODE_EXEC, MODE_LINK
-from .history import Changes, TreeEntry, Version
-from .metadata import VERSION_FILENAME, render_version_toml
+from gitversions.git.history import Changes, TreeEntry, Version
+from gitversions.git.loose import atomic_write, fsync_dir, sync, write_all
+from gitversions.snapshot.hashing import MODE_EXEC, MODE_LINK
 
 __all__ = [
     "LATEST",

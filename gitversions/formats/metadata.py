@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .errors import MetadataError
-from .history import Changes, Version
-from .ids import MAX_NUMBER, VersionId
-from .paths import VERSION_FILENAME, check_relative_path
+from gitversions.errors import MetadataError
+from gitversions.git.history import Changes, Version
+from gitversions.model.ids import MAX_NUMBER, VersionId
+from gitversions.model.paths import VERSION_FILENAME, check_relative_path
 
 __all__ = [
     "VERSION_FILENAME",

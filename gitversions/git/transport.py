@@ -56,7 +56,7 @@ from dulwich.config import ConfigDict, ConfigFile, StackedConfig, env_config
 from dulwich.credentials import urlmatch_credential_sections
 from dulwich.errors import GitProtocolError, HangupException, NotGitRepository
 
-from .errors import GitVersionsError, InputError, RemoteError
+from gitversions.errors import GitVersionsError, InputError, RemoteError
 
 __all__ = [
     "ENV_PASSWORD",

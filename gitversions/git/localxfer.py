@@ -32,8 +32,8 @@ from dulwich.errors import ChecksumMismatch, ObjectFormatException
 from dulwich.objects import Commit, ObjectID, ShaFile, Tag, Tree
 from dulwich.repo import Repo
 
-from ._loose import fsync_dir, loose_path
-from .errors import CorruptionError, naming
+from gitversions.errors import CorruptionError, naming
+from gitversions.git.loose import fsync_dir, loose_path
 
 __all__ = ["Missing", "copy_objects", "dependency_order", "missing_objects"]
 

@@ -38,19 +38,7 @@ from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import Ref as GitRef
 from dulwich.repo import Repo
 
-from . import graph
-from ._loose import (
-    TMP_PREFIX,
-    blob_header_size,
-    fsync_dir,
-    iter_loose_blob,
-    loose_path,
-    sync,
-    write_all,
-    write_loose,
-)
-from ._statcache import StatCache
-from .errors import (
+from gitversions.errors import (
     AmbiguousRefError,
     ConflictError,
     CorruptionError,
@@ -61,7 +49,34 @@ from .errors import (
     UnsafePathError,
     naming,
 )
-from .hashing import (
+from gitversions.fs.lock import held_since
+from gitversions.git.loose import (
+    TMP_PREFIX,
+    blob_header_size,
+    fsync_dir,
+    iter_loose_blob,
+    loose_path,
+    sync,
+    write_all,
+    write_loose,
+)
+from gitversions.model import graph
+from gitversions.model.ids import (
+    HashPrefixRef,
+    LatestRef,
+    NumberRef,
+    Ref,
+    VersionId,
+    VersionIdRef,
+    parse_ref,
+)
+from gitversions.model.paths import (
+    MAX_DEPTH,
+    VERSION_FILENAME,
+    check_component,
+    name_key,
+)
+from gitversions.snapshot.hashing import (
     CHUNK_SIZE,
     MODE_EXEC,
     MODE_FILE,
@@ -77,20 +92,10 @@ from .hashing import (
     hash_source,
     read_consistently,
 )
-from .ids import (
-    HashPrefixRef,
-    LatestRef,
-    NumberRef,
-    Ref,
-    VersionId,
-    VersionIdRef,
-    parse_ref,
-)
-from .lock import held_since
-from .paths import MAX_DEPTH, VERSION_FILENAME, check_component, name_key
+from gitversions.snapshot.statcache import StatCache
 
 if TYPE_CHECKING:
-    from ._repack import RepackStats
+    from gitversions.git.repack import RepackStats
 
 __all__ = [
     "GIT_SOURCE",
@@ -532,13 +537,13 @@ class History:
 
     def repack(self, *, everything: bool = False) -> RepackStats:
         """Pack loose objects with deltas (call under the lock); see ``_repack``."""
-        from ._repack import repack
+        from gitversions.git.repack import repack
 
         return repack(self, everything=everything)
 
     def gc(self, *, prune: bool = True) -> RepackStats:
         """Prune old unreachable loose objects, then pack everything (locked)."""
-        from ._repack import gc
+        from gitversions.git.repack import gc
 
         return gc(self, prune=prune)
 
@@ -989,6 +994,18 @@ class History:
         }
         found.update(loose)
         return found
+
+    def head_target(self) -> str | None:
+        """The ref ``HEAD`` points at (``refs/heads/main`` in a store's history)."""
+        target = self.repo.refs.get_symrefs().get(GitRef(b"HEAD"))
+        return None if target is None else target.decode("utf-8", "replace")
+
+    def tag_refs(self) -> dict[str, str]:
+        """Every ref under ``refs/tags/`` (nested ones too) and the id it names."""
+        return {
+            ref.decode("utf-8", "replace"): value.decode("ascii", "replace")
+            for ref, value in self.repo.refs.as_dict(GitRef(b"refs/tags/")).items()
+        }
 
     @staticmethod
     def read_loose_ref(path: str | Path) -> str | None:
@@ -1469,7 +1486,7 @@ class History:
         if cache is not None:
             cache.save()
         if self.auto_repack:
-            from ._repack import auto_repack
+            from gitversions.git.repack import auto_repack
 
             # Keeps the number of files (and of fds) small. The version is
             # recorded already: a failed repack must not report the snapshot

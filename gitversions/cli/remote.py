@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ._display import printable
-from .cli import CONTEXT, Env, cli, pass_env
+from gitversions.cli.base import CONTEXT, Env, pass_env
+from gitversions.display import printable
 
 if TYPE_CHECKING:  # dulwich's client loads only when a remote command runs
-    from .remote import FetchResult, ProgressFn
+    from gitversions.git.remote import FetchResult, ProgressFn
 
 __all__: list[str] = []
 
@@ -86,7 +86,7 @@ def _report_fetch(env: Env, name: str, result: FetchResult, verb: str) -> None:
         raise SystemExit(1)
 
 
-@cli.command(context_settings=CONTEXT)
+@click.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.argument("url", required=False)
 @click.option(
@@ -108,7 +108,7 @@ def push(env: Env, name: str, url: str | None, force: bool) -> None:
       gitversions push canvas-design git@example.com:skills/canvas-design.git
       gitversions push canvas-design            # to the remote named origin
     """
-    from . import remote as remotes
+    from gitversions.git import remote as remotes
 
     artifact = env.store.existing(name)
     with _transfer_progress(env) as progress:
@@ -130,7 +130,7 @@ def push(env: Env, name: str, url: str | None, force: bool) -> None:
         raise SystemExit(1)
 
 
-@cli.command(context_settings=CONTEXT)
+@click.command(context_settings=CONTEXT)
 @click.argument("name")
 @click.argument("url", required=False)
 @click.option(
@@ -151,7 +151,7 @@ def fetch(env: Env, name: str, url: str | None, force: bool) -> None:
     Example:
       gitversions fetch canvas-design
     """
-    from . import remote as remotes
+    from gitversions.git import remote as remotes
 
     artifact = env.store.existing(name)
     with _transfer_progress(env) as progress:
@@ -159,7 +159,7 @@ def fetch(env: Env, name: str, url: str | None, force: bool) -> None:
     _report_fetch(env, name, result, "fetched from")
 
 
-@cli.command(context_settings=CONTEXT)
+@click.command(context_settings=CONTEXT)
 @click.argument("url")
 @click.argument("name")
 @pass_env
@@ -174,8 +174,8 @@ def clone(env: Env, url: str, name: str) -> None:
       gitversions clone https://example.com/skills/canvas-design.git canvas-design
       gitversions clone ./canvas-design.bundle canvas-design
     """
-    from . import remote as remotes
-    from .transport import strip_credentials
+    from gitversions.git import remote as remotes
+    from gitversions.git.transport import strip_credentials
 
     with _transfer_progress(env) as progress:
         result = remotes.clone(env.store, url, name, progress=progress)
@@ -184,7 +184,7 @@ def clone(env: Env, url: str, name: str) -> None:
     _report_fetch(env, name, result, "cloned")
 
 
-@cli.group(context_settings=CONTEXT)
+@click.group(context_settings=CONTEXT)
 def remote() -> None:
     """Name the remotes of an artifact (stored in its history's git config).
 
@@ -208,8 +208,8 @@ def remote_add(env: Env, name: str, remote_name: str, url: str) -> None:
     GITVERSIONS_HTTP_USER and GITVERSIONS_HTTP_PASSWORD, or a git credential
     helper.
     """
-    from . import remote as remotes
-    from .transport import redact_url
+    from gitversions.git import remote as remotes
+    from gitversions.git.transport import redact_url
 
     saved = remotes.add_remote(env.store.existing(name), remote_name, url)
     if saved != url:
@@ -225,8 +225,8 @@ def remote_add(env: Env, name: str, remote_name: str, url: str) -> None:
 @pass_env
 def remote_list(env: Env, name: str) -> None:
     """List the remotes of artifact NAME (URLs shown without credentials)."""
-    from . import remote as remotes
-    from .transport import redact_url
+    from gitversions.git import remote as remotes
+    from gitversions.git.transport import redact_url
 
     found = remotes.list_remotes(env.store.existing(name).history)
     if env.json:
@@ -244,7 +244,7 @@ def remote_list(env: Env, name: str) -> None:
 @pass_env
 def remote_remove(env: Env, name: str, remote_name: str) -> None:
     """Forget REMOTE of artifact NAME and its remote-tracking refs."""
-    from . import remote as remotes
+    from gitversions.git import remote as remotes
 
     remotes.remove_remote(env.store.existing(name), remote_name)
     if env.json:

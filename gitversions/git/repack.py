@@ -34,11 +34,11 @@ from dulwich.objects import Blob, Commit, ObjectID, ShaFile, Tag, Tree
 from dulwich.pack import UnpackedObject, create_delta
 from dulwich.refs import Ref
 
-from ._loose import fsync_dir, loose_path
-from .errors import naming
+from gitversions.errors import naming
+from gitversions.git.loose import fsync_dir, loose_path
 
 if TYPE_CHECKING:
-    from .history import History
+    from gitversions.git.history import History
 
 __all__ = [
     "AUTO_LOOSE",

@@ -57,9 +57,7 @@ from dulwich.objects import Commit, ObjectID, Tag, Tree
 from dulwich.refs import Ref as GitRef
 from dulwich.repo import Repo
 
-from . import graph
-from ._localxfer import copy_objects, missing_objects
-from .errors import (
+from gitversions.errors import (
     ConflictError,
     CorruptionError,
     DestinationError,
@@ -70,20 +68,9 @@ from .errors import (
     UnsafePathError,
     naming,
 )
-from .hashing import (
-    MODE_EXEC,
-    MODE_FILE,
-    MODE_LINK,
-    MODE_TREE,
-    encode_tree,
-    hash_object,
-)
-from .history import History, Version, check_tree_entries
-from .ids import VersionId
-from .materialize import ExportResult, remove_tree
-from .paths import MAX_DEPTH
-from .store import ARTIFACTS, HISTORY, LOCK, Artifact, Store
-from .transport import (
+from gitversions.git.history import History, Version, check_tree_entries
+from gitversions.git.localxfer import copy_objects, missing_objects
+from gitversions.git.transport import (
     build_config,
     local_path,
     redact_url,
@@ -91,6 +78,19 @@ from .transport import (
     url_kind,
     with_client,
 )
+from gitversions.materialize.export import ExportResult, remove_tree
+from gitversions.model import graph
+from gitversions.model.ids import VersionId
+from gitversions.model.paths import MAX_DEPTH
+from gitversions.snapshot.hashing import (
+    MODE_EXEC,
+    MODE_FILE,
+    MODE_LINK,
+    MODE_TREE,
+    encode_tree,
+    hash_object,
+)
+from gitversions.store import ARTIFACTS, HISTORY, LOCK, Artifact, Store
 
 __all__ = [
     "DEFAULT_REMOTE",

@@ -70,7 +70,7 @@ from typing import IO, Any, Self, cast
 
 from gitversions.errors import InputError, SourceError
 from gitversions.formats.manifest import KINDS, ArtifactKind, artifact_kind
-from gitversions.git.loose import write_all
+from gitversions.fs.atomic import write_all
 from gitversions.materialize.export import remove_tree
 from gitversions.model.ids import VersionId, validate_name
 from gitversions.model.paths import check_component

@@ -49,8 +49,8 @@ from gitversions.formats.metadata import (
     validate_version_toml,
     version_record,
 )
+from gitversions.fs.atomic import atomic_write
 from gitversions.git.history import Changes, History, TreeEntry, Version
-from gitversions.git.loose import atomic_write
 from gitversions.materialize.export import (
     ARCHIVE_SUFFIX,
     LATEST_NAMES,

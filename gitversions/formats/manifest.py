@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Literal
 import tomlkit
 
 from gitversions.errors import GitVersionsError, InputError
-from gitversions.git.loose import atomic_write
+from gitversions.fs.atomic import atomic_write
 
 if TYPE_CHECKING:
     from gitversions.git.history import Version

@@ -18,8 +18,8 @@ from dulwich.bundle import create_bundle_from_repo, write_bundle
 from dulwich.refs import Ref
 
 from gitversions.errors import InputError, naming
+from gitversions.fs.atomic import fsync_dir
 from gitversions.git.history import History, Version
-from gitversions.git.loose import fsync_dir
 
 __all__ = ["BUNDLE_SUFFIX", "write_history_bundle"]
 

@@ -49,15 +49,13 @@ from gitversions.errors import (
     UnsafePathError,
     naming,
 )
+from gitversions.fs.atomic import fsync_dir, sync, write_all
 from gitversions.fs.lock import held_since
 from gitversions.git.loose import (
     TMP_PREFIX,
     blob_header_size,
-    fsync_dir,
     iter_loose_blob,
     loose_path,
-    sync,
-    write_all,
     write_loose,
 )
 from gitversions.model import graph

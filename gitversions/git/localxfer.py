@@ -33,7 +33,8 @@ from dulwich.objects import Commit, ObjectID, ShaFile, Tag, Tree
 from dulwich.repo import Repo
 
 from gitversions.errors import CorruptionError, naming
-from gitversions.git.loose import fsync_dir, loose_path
+from gitversions.fs.atomic import fsync_dir
+from gitversions.git.loose import loose_path
 
 __all__ = ["Missing", "copy_objects", "dependency_order", "missing_objects"]
 

@@ -14,19 +14,16 @@ import contextlib
 import hashlib
 import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from gitversions.errors import CorruptionError, UnsafePathError, naming
-from gitversions.fs.dirfd import opened_dir, same_file, step
+from gitversions.errors import CorruptionError
+from gitversions.fs.atomic import fsync_dir, sync, write_all
 
 __all__ = [
     "LOOSE_COMPRESSION",
     "TMP_PREFIX",
-    "atomic_write",
-    "atomic_write_at",
     "blob_header_size",
-    "fsync_dir",
     "iter_loose_blob",
     "loose_path",
     "sync",
@@ -43,75 +40,6 @@ _CHUNK = 1 << 20
 def loose_path(objects_dir: Path, hex_id: str) -> Path:
     """Return where the loose object ``hex_id`` lives."""
     return objects_dir / hex_id[:2] / hex_id[2:]
-
-
-def atomic_write(path: Path, chunks: Iterable[bytes], mode: int = 0o644) -> None:
-    """Replace ``path`` with ``chunks``: temp file, fsync, rename, fsync directory.
-
-    Readers see the old file or the new one, never a part; a crash leaves at
-    most a hidden ``.<name>.tmp-*`` beside it. A symlink at ``path`` is
-    replaced, never written through; the directory is opened once and every
-    step works relative to it, so a directory swapped in meanwhile is not
-    written to.
-
-    Args:
-        path: The file to (re)place.
-        chunks: Its new content.
-        mode: Its permission bits.
-    """
-    with opened_dir(path.parent, follow=True) as dir_fd:
-        atomic_write_at(dir_fd, path.name, chunks, mode, path=path)
-
-
-def atomic_write_at(
-    dir_fd: int,
-    name: str,
-    chunks: Iterable[bytes],
-    mode: int = 0o644,
-    *,
-    path: Path | None = None,
-) -> None:
-    """:func:`atomic_write` of ``name`` inside the open directory ``dir_fd``.
-
-    ``path`` (default: ``name``) is what an error, such as a full disk, names.
-    """
-    path = path or Path(name)
-    tmp = f".{name}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    try:
-        fd = os.open(tmp, flags | getattr(os, "O_NOFOLLOW", 0), 0o600, dir_fd=dir_fd)
-        try:
-            for chunk in chunks:
-                write_all(fd, chunk, path)
-            os.fchmod(fd, mode)
-            sync(fd, path)
-            step("replace", name)
-            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-            # Still open, so its inode cannot have been reused by a swapped-in name.
-            if not same_file(os.lstat(name, dir_fd=dir_fd), os.fstat(fd)):
-                raise UnsafePathError(
-                    f"{name} changed while gitversions was writing it (its "
-                    "temporary was replaced); nothing was written through it"
-                )
-        finally:
-            os.close(fd)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp, dir_fd=dir_fd)
-        raise
-    os.fsync(dir_fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a directory entry to disk (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:  # pragma: no cover - Windows cannot open directories
-        return
-    try:
-        sync(fd, path)
-    finally:
-        os.close(fd)
 
 
 def write_loose(
@@ -187,20 +115,6 @@ def write_loose(
             fd_path.unlink()
         raise
     return raw
-
-
-def write_all(fd: int, data: bytes, path: Path) -> None:
-    """Write all of ``data`` to ``fd``; a failure (a full disk) names ``path``."""
-    view = memoryview(data)
-    with naming(path):
-        while view:
-            view = view[os.write(fd, view) :]
-
-
-def sync(fd: int, path: Path) -> None:
-    """``fsync`` ``fd``; a failure (a full disk, an I/O error) names ``path``."""
-    with naming(path):
-        os.fsync(fd)
 
 
 def blob_header_size(path: Path, hex_id: str) -> int:

@@ -35,7 +35,8 @@ from dulwich.pack import UnpackedObject, create_delta
 from dulwich.refs import Ref
 
 from gitversions.errors import naming
-from gitversions.git.loose import fsync_dir, loose_path
+from gitversions.fs.atomic import fsync_dir
+from gitversions.git.loose import loose_path
 
 if TYPE_CHECKING:
     from gitversions.git.history import History

@@ -44,6 +44,7 @@ from gitversions.errors import (
     naming,
 )
 from gitversions.formats.metadata import VERSION_FILENAME, render_version_toml
+from gitversions.fs.atomic import atomic_write, fsync_dir, sync, write_all
 from gitversions.fs.dirfd import (
     TreeBuilder,
     lstat_at,
@@ -54,7 +55,6 @@ from gitversions.fs.dirfd import (
     swap_in,
 )
 from gitversions.git.history import Changes, TreeEntry, Version
-from gitversions.git.loose import atomic_write, fsync_dir, sync, write_all
 from gitversions.snapshot.hashing import MODE_EXEC, MODE_LINK
 
 __all__ = [

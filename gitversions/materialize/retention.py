@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gitversions.errors import InputError
-from gitversions.git.loose import fsync_dir
+from gitversions.fs.atomic import fsync_dir
 from gitversions.materialize.export import (
     ARCHIVE_SUFFIX,
     LATEST_NAMES,

@@ -22,7 +22,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from gitversions.git.loose import atomic_write
+from gitversions.fs.atomic import atomic_write
 from gitversions.snapshot.hashing import FileNode, Source
 
 __all__ = ["RACY_MARGIN_NS", "StatCache"]

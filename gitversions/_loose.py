@@ -21,6 +21,7 @@ from .errors import CorruptionError
 
 __all__ = [
     "LOOSE_COMPRESSION",
+    "QUARANTINE_PREFIX",
     "TMP_PREFIX",
     "atomic_write",
     "blob_header_size",
@@ -33,6 +34,8 @@ __all__ = [
 # git's default core.looseCompression: fastest, objects are repacked by gc anyway.
 LOOSE_COMPRESSION = 1
 TMP_PREFIX = "tmp_obj_"
+#: A fetch's temporary object directory in ``objects/`` (git names its own so).
+QUARANTINE_PREFIX = "tmp_objdir-incoming-"
 _CHUNK = 1 << 20
 
 

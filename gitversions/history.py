@@ -26,6 +26,7 @@ import re
 import shutil
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from dulwich.repo import Repo
 
 from . import graph
 from ._loose import (
+    QUARANTINE_PREFIX,
     TMP_PREFIX,
     blob_header_size,
     fsync_dir,
@@ -706,6 +708,26 @@ class History:
             self._sha256[storage_hex] = sha256_hex
             self._new_sha256.append(f"{storage_hex} {sha256_hex}\n")
 
+    def forget_unstored(self) -> None:
+        """Drop the pending cache lines about objects this history does not hold.
+
+        A fetch derives facts (content hashes, numbers) while it checks what
+        a remote sent; what it then refused never enters the store, and the
+        caches must not name it.
+        """
+        store = self.repo.object_store
+        for lines in (
+            self._new_index,
+            self._new_sha256,
+            self._new_commits,
+            self._new_changes,
+        ):
+            lines[:] = [
+                line
+                for line in lines
+                if ObjectID(line.split(" ", 1)[0].encode("ascii")) in store
+            ]
+
     def flush_caches(self) -> None:
         """Append newly derived facts to the caches (best effort: they are hints)."""
         if not self.use_cache:
@@ -1135,6 +1157,49 @@ class History:
         for _entry in self.iter_tree(tree):
             pass
 
+    def unsafe_trees(self) -> Iterator[str]:
+        """Name every stored tree that :func:`check_tree_entries` refuses.
+
+        Every tree counts, reachable or not, loose or packed, as for ``git
+        fsck --strict``: a tree that no version names may still have come
+        from outside (a fetch of an earlier release kept a refused history's
+        objects) and makes ``git fsck --strict`` fail.
+
+        Yields:
+            One line per refused tree (or unreadable pack), naming its id.
+        """
+        from ._repack import loose_header, loose_ids
+
+        seen: set[str] = set()
+        for hex_id in loose_ids(self):
+            if (loose_header(self, hex_id) or (b"",))[0] != b"tree":
+                continue
+            seen.add(hex_id)
+            path = loose_path(self.objects_dir, hex_id)
+            try:
+                data = zlib.decompress(path.read_bytes())
+            except (OSError, zlib.error):
+                continue  # gone meanwhile, or damaged: the walk names it if used
+            if problem := self._tree_problem(hex_id, data.partition(b"\0")[2]):
+                yield problem
+        for pack in self.repo.object_store.packs:
+            try:
+                for obj in pack.iterobjects():
+                    oid = obj.id.decode("ascii")
+                    if isinstance(obj, Tree) and oid not in seen:
+                        seen.add(oid)
+                        if problem := self._tree_problem(oid, obj.as_raw_string()):
+                            yield problem
+            except Exception as exc:  # dulwich raises many kinds for damaged data
+                yield f"pack {pack.name().decode()} cannot be read: {exc}"
+
+    def _tree_problem(self, tree: str, raw: bytes) -> str | None:
+        try:
+            check_tree_entries(raw, tree, self.format)
+        except (UnsafePathError, CorruptionError) as exc:
+            return f"stored tree {tree} would be refused: {exc}"
+        return None
+
     def files(self, tree: str) -> dict[str, TreeEntry]:
         """Return a tree's files and links by path."""
         return {entry.path: entry for entry in self.iter_tree(tree)}
@@ -1244,16 +1309,20 @@ class History:
                 go too, whatever their age.
         """
         since = held_since(self.path.parent / ".lock")
+
+        def stale(path: Path) -> bool:
+            return failed or since is None or path.stat().st_mtime < since
+
         for directory, pattern in _TEMPORARIES:
             for leftover in (self.path / directory).glob(pattern):
                 with contextlib.suppress(OSError):
-                    if (
-                        not failed
-                        and since is not None
-                        and leftover.stat().st_mtime >= since
-                    ):
-                        continue
-                    leftover.unlink()
+                    if stale(leftover):
+                        leftover.unlink()
+        # A fetch's quarantine: objects received and never accepted.
+        for leftover in self.objects_dir.glob(f"{QUARANTINE_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                if stale(leftover):
+                    shutil.rmtree(leftover)
 
     def _move_main(self, old: str | None, new: str) -> bool:
         """Compare-and-swap ``main`` from ``old`` to ``new`` (call under the lock).

@@ -477,14 +477,15 @@ class Quarantine:
             index = pack.with_suffix(".idx")
             if (target / index.name).exists():
                 continue  # the same objects (a pack is named after them), in already
-            os.rename(pack, target / pack.name)
             try:
+                os.rename(pack, target / pack.name)
                 fsync_dir(target)
                 os.rename(index, target / index.name)
             except BaseException:
                 # A pack without its index is invisible: take it out again.
-                with contextlib.suppress(OSError):
-                    (target / pack.name).unlink()
+                if not (target / index.name).exists():
+                    with contextlib.suppress(OSError):
+                        (target / pack.name).unlink()
                 raise
             fsync_dir(target)
         _ = self.main.packs  # notice the new packs

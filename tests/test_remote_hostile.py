@@ -466,3 +466,35 @@ def test_a_flood_of_mislabelled_tags_is_summed_up_and_none_is_kept(
     assert data["refused_tags"]["v2-0000002"] == (
         f"names commit {v1.commit[:12]}, whose version id is {v1.id}"
     )
+
+
+def test_verify_names_a_damaged_pack_and_passes_over_a_torn_loose_tree(setup):
+    """The scan of every stored tree reports damage; it never crashes on it."""
+    _store, artifact, v1, _origin, _outside = setup
+    history = artifact.history_path
+    torn = zlib.compress(b"tree 40\0" + b"x" * 40)[:-6]  # the header still reads
+    oid = hashlib.sha1(b"torn").hexdigest()
+    (history / "objects" / oid[:2]).mkdir(exist_ok=True)
+    (history / "objects" / oid[:2] / oid[2:]).write_bytes(torn)
+    assert artifact.verify() == []  # unused and unreadable: git's business
+    # A pack of one tree no version uses, damaged.
+    repo = Repo(str(history))
+    tree = add_tree(repo, [(b"x" * 200, FILE, add_blob(repo, b"y"))]).decode()
+    repo.close()
+    subprocess.run(
+        ["git", "--git-dir", str(history), "pack-objects", "-q", "objects/pack/p"],
+        input=f"{tree}\n".encode(),
+        cwd=history,
+        check=True,
+        capture_output=True,
+    )
+    (pack,) = (history / "objects" / "pack").glob("p-*.pack")
+    pack.chmod(0o644)
+    data = bytearray(pack.read_bytes())
+    for at in range(16, len(data) - 24):
+        data[at] ^= 0x55
+    pack.write_bytes(bytes(data))
+    artifact.close()
+    problems = artifact.verify()
+    assert [p for p in problems if "cannot be read" in p], problems
+    assert [v.id for v in artifact.versions()] == [v1.id]

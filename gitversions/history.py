@@ -1166,7 +1166,7 @@ class History:
         objects) and makes ``git fsck --strict`` fail.
 
         Yields:
-            One line per refused tree (or unreadable pack), naming its id.
+            One line per refused or damaged tree (or unreadable pack), naming it.
         """
         from ._repack import loose_header, loose_ids
 
@@ -1174,16 +1174,21 @@ class History:
         for hex_id in loose_ids(self):
             if (loose_header(self, hex_id) or (b"",))[0] != b"tree":
                 continue
-            seen.add(hex_id)
             path = loose_path(self.objects_dir, hex_id)
             try:
                 data = zlib.decompress(path.read_bytes())
-            except (OSError, zlib.error):
-                continue  # gone meanwhile, or damaged: the walk names it if used
+            except OSError:
+                continue  # packed meanwhile by a writer: seen in its pack below
+            except zlib.error as exc:
+                yield f"stored tree {hex_id} is damaged: {exc}"
+                continue
+            seen.add(hex_id)
             if problem := self._tree_problem(hex_id, data.partition(b"\0")[2]):
                 yield problem
         for pack in self.repo.object_store.packs:
+            name = "?"
             try:
+                name = pack.name().decode()
                 for obj in pack.iterobjects():
                     oid = obj.id.decode("ascii")
                     if isinstance(obj, Tree) and oid not in seen:
@@ -1191,7 +1196,12 @@ class History:
                         if problem := self._tree_problem(oid, obj.as_raw_string()):
                             yield problem
             except Exception as exc:  # dulwich raises many kinds for damaged data
-                yield f"pack {pack.name().decode()} cannot be read: {exc}"
+                # A pack a writer's repack removed meanwhile is not damage.
+                # (dulwich's ``packs`` lists the packs it knew, then forgets
+                # the removed ones: the second listing holds only present ones.)
+                _ = self.repo.object_store.packs
+                if any(other is pack for other in self.repo.object_store.packs):
+                    yield f"pack {name} cannot be read: {exc}"
 
     def _tree_problem(self, tree: str, raw: bytes) -> str | None:
         try:

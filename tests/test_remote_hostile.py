@@ -468,7 +468,7 @@ def test_a_flood_of_mislabelled_tags_is_summed_up_and_none_is_kept(
     )
 
 
-def test_verify_names_a_damaged_pack_and_passes_over_a_torn_loose_tree(setup):
+def test_verify_names_a_damaged_pack_and_a_torn_loose_tree(setup):
     """The scan of every stored tree reports damage; it never crashes on it."""
     _store, artifact, v1, _origin, _outside = setup
     history = artifact.history_path
@@ -476,7 +476,9 @@ def test_verify_names_a_damaged_pack_and_passes_over_a_torn_loose_tree(setup):
     oid = hashlib.sha1(b"torn").hexdigest()
     (history / "objects" / oid[:2]).mkdir(exist_ok=True)
     (history / "objects" / oid[:2] / oid[2:]).write_bytes(torn)
-    assert artifact.verify() == []  # unused and unreadable: git's business
+    (problem,) = artifact.verify()
+    assert problem.startswith(f"skill: stored tree {oid} is damaged: Error -5")
+    (history / "objects" / oid[:2] / oid[2:]).unlink()
     # A pack of one tree no version uses, damaged.
     repo = Repo(str(history))
     tree = add_tree(repo, [(b"x" * 200, FILE, add_blob(repo, b"y"))]).decode()
@@ -498,3 +500,34 @@ def test_verify_names_a_damaged_pack_and_passes_over_a_torn_loose_tree(setup):
     problems = artifact.verify()
     assert [p for p in problems if "cannot be read" in p], problems
     assert [v.id for v in artifact.versions()] == [v1.id]
+
+
+def test_verify_passes_over_a_pack_a_repack_removed_while_it_read(
+    setup, monkeypatch: pytest.MonkeyPatch
+):
+    """A pack gone mid-scan was replaced by a writer's repack: not damage."""
+    from dulwich.pack import Pack
+
+    _store, artifact, _v1, _origin, _outside = setup
+    history = artifact.history_path
+    every = run_git("--git-dir", history, "rev-list", "--objects", "--all")
+    subprocess.run(
+        ["git", "--git-dir", str(history), "pack-objects", "-q", "objects/pack/dup"],
+        input="".join(line.split()[0] + "\n" for line in every.splitlines()).encode(),
+        cwd=history,
+        check=True,
+        capture_output=True,
+    )
+    real = Pack.iterobjects
+
+    def vanishing(self: Pack, *args: object, **kwargs: object):
+        if "/dup-" not in self._basename:
+            yield from real(self, *args, **kwargs)  # type: ignore[arg-type]
+            return
+        for path in (history / "objects" / "pack").glob("dup-*"):
+            path.unlink()
+        raise FileNotFoundError(self._basename)
+
+    monkeypatch.setattr(Pack, "iterobjects", vanishing)
+    artifact.close()
+    assert artifact.verify() == []

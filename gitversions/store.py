@@ -572,6 +572,10 @@ class Artifact:
     def verify(self) -> list[str]:
         """Check the history and the materialized versions; return every problem.
 
+        Every stored tree is checked, reachable or not, by the rules a fetch
+        applies (:func:`~gitversions.history.check_tree_entries`), so what
+        ``git fsck --strict`` would reject is named here too.
+
         Missing derived data (version tags, ``manifest.toml``) is not damage:
         :meth:`pending` lists it. Holds the lock shared, so that no prune,
         export or fetch changes ``versions/`` or the history while it reads.
@@ -587,6 +591,8 @@ class Artifact:
         except GitVersionsError as exc:
             return [f"{self.name}: {exc}"]
         problems.extend(f"{self.name}: {p}" for p in check_history(history, versions))
+        # Every stored tree, as git fsck --strict: one no version names counts too.
+        problems.extend(f"{self.name}: {p}" for p in history.unsafe_trees())
         try:
             fresh = History.open(self.history_path, use_cache=False)
             try:

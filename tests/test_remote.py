@@ -383,6 +383,55 @@ def test_fetch_adopts_tag_only_versions_and_reports_mislabels(
     assert artifact.history.latest().id == v2.id  # type: ignore[union-attr]
 
 
+def test_fetch_judges_each_tag_only_version_and_keeps_only_what_passed(
+    published, tmp_path: Path, origin: Path
+):
+    """Mislabelled, colliding and well-named remote tags, each on its own."""
+    artifact, v1, _v2 = published
+    sides = [Store(tmp_path / f"side{n}") for n in (1, 2)]
+    for side in sides:
+        remote.clone(side, str(origin), "skill")
+    x = snap(sides[0], "skill", tmp_path / "s1", {"SKILL.md": "x\n"}, "x", 3)
+    theirs = snap(sides[1], "skill", tmp_path / "s2", {"SKILL.md": "=\n"}, "t", 4)
+    child = snap(sides[1], "skill", tmp_path / "s2", {"SKILL.md": "c\n"}, "c", 5)
+    mine = snap(artifact.store, "skill", tmp_path / "src", {"SKILL.md": "=\n"}, "m", 4)
+    assert mine.id == theirs.id and mine.commit != theirs.commit
+    pushes = [
+        (sides[0], f"{x.commit}:refs/tags/v3-0000000"),  # not its id
+        (sides[1], f"refs/tags/{theirs.id}"),  # our id, another commit
+        (sides[1], f"refs/tags/{child.id}"),  # its id, but above a collision
+    ]
+    for side, spec in pushes:
+        side_git = side.existing("skill").history_path
+        run_git("--git-dir", side_git, "push", "-q", str(origin), spec)
+    (artifact.history_path / "refs" / "tags" / str(v1.id)).unlink()  # re-made
+    result = remote.fetch(artifact)
+    assert result.status == "ahead" and not result.ok
+    assert sorted(result.refused_tags) == ["v3-0000000", str(child.id)]
+    assert result.refused_tags[str(child.id)] == (
+        "its history collides with versions here"
+    )
+    kept = f"refs/remotes/origin/tags/{mine.id}"
+    first = result.collisions[0]
+    assert (first.id, first.kept_as) == (str(mine.id), kept)
+    history = artifact.history_path
+    refs = run_git("--git-dir", history, "for-each-ref", "--format=%(refname)")
+    assert kept in refs.split() and "v3-0000000" not in refs
+    assert str(child.id) not in refs and f"refs/tags/{v1.id}" in refs.split()
+
+    def stored(commit: str) -> bool:
+        found = run_git("--git-dir", history, "cat-file", "-e", commit, check=False)
+        return found == "" and run_git(
+            "--git-dir", history, "rev-parse", "-q", "--verify", f"{commit}^{{commit}}",
+            check=False,
+        ).strip() == commit  # fmt: skip
+
+    assert stored(theirs.commit)
+    assert not stored(x.commit) and not stored(child.commit)
+    fsck(history)
+    assert artifact.verify() == []
+
+
 # -- clone ------------------------------------------------------------------------
 
 
@@ -599,6 +648,14 @@ def test_fetch_from_a_bundle(published, tmp_path: Path, other: Store):
     result = remote.fetch(other.existing("skill"), str(tmp_path / "skill.bundle"))
     assert result.ok and [v.id for v in result.adopted] == [v3.id]
     assert [v.id for v in other.existing("skill").versions()] == [v1.id, v2.id, v3.id]
+    # The same bundle again: its pack holds objects packed here already.
+    history = other.existing("skill").history_path
+    packs = sorted((history / "objects" / "pack").iterdir())
+    again = remote.fetch(other.existing("skill"), str(tmp_path / "skill.bundle"))
+    assert again.ok and again.status == "up-to-date"
+    assert sorted((history / "objects" / "pack").iterdir()) == packs
+    assert not list((history / "objects").glob("tmp_objdir-*"))
+    fsck(history)
 
 
 def test_progress_on_a_real_terminal(published, tmp_path: Path):

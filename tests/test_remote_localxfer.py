@@ -10,7 +10,7 @@ import pytest
 from dulwich.repo import Repo
 from helpers import fsck, run_git, write_tree
 
-from gitversions.errors import CorruptionError
+from gitversions.errors import CorruptionError, GitVersionsError
 from gitversions.git import remote
 from gitversions.git.localxfer import copy_objects, missing_objects
 from gitversions.store import Store
@@ -82,7 +82,8 @@ def test_corrupt_loose_object_is_refused(source: Store, tmp_path: Path, which: s
     body = b"forged\n" if which == "blob" else b"tree " + b"0" * 40 + b"\n\nx\n"
     loose.write_bytes(zlib.compress(b"%s %d\0%s" % (which.encode(), len(body), body)))
     other = Store(tmp_path / "other")
-    with pytest.raises(CorruptionError, match="does not match its content"):
+    # Found by the checks that read it (a blob) or by the walk (a commit).
+    with pytest.raises(GitVersionsError, match=r"does not match its content|damaged"):
         remote.clone(other, str(evil), "skill")
     assert not other.artifact("skill").exists()
     src_repo = Repo(str(evil))
@@ -130,3 +131,45 @@ def test_commit_naming_a_path_as_its_tree_is_refused(tmp_path: Path):
         remote.clone(victim, str(evil), "skill")
     assert not (tmp_path / "x").exists()
     assert not victim.artifact("skill").exists()
+
+
+@pytest.mark.parametrize("at", [1, 2])
+def test_a_received_pack_cut_between_its_renames_is_taken_out(
+    source: Store, tmp_path: Path, monkeypatch, at: int
+):
+    """Ctrl-C as a received pack moves in: no pack without its index is left."""
+    artifact = source.existing("skill")
+    artifact.export(fmt="bundle", to=tmp_path)
+    other = Store(tmp_path / "other")
+    calls = []
+    real = os.rename
+
+    def rename(src: object, dst: object) -> None:
+        if "tmp_objdir" in str(src) and "tmp_objdir" not in str(dst):
+            calls.append(dst)
+            if len(calls) == at:
+                if at == 2:
+                    raise KeyboardInterrupt  # the index not moved yet
+                real(src, dst)  # type: ignore[arg-type]
+                raise KeyboardInterrupt  # the pack moved, then interrupted
+        real(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        remote.clone(other, str(tmp_path / "skill.bundle"), "skill")
+    assert not (tmp_path / "other" / "artifacts" / "skill").exists()
+    history = Store(tmp_path / "third")
+    remote.clone(history, str(tmp_path / "skill.bundle"), "skill")
+    calls.clear()
+    repo_dir = history.existing("skill").history_path
+    # The same cut in a fetch into an existing history (nothing to clean by a
+    # directory removal): the pack goes, the history is as it was.
+    write_tree(tmp_path / "src", {"SKILL.md": "v9\n", "ref.md": "same\n"})
+    source.snapshot("skill", tmp_path / "src", message="v9", timestamp=T0 + 9)
+    artifact.export(fmt="bundle", to=tmp_path)
+    packs = sorted((repo_dir / "objects" / "pack").iterdir())
+    with pytest.raises(KeyboardInterrupt):
+        remote.fetch(history.existing("skill"), str(tmp_path / "skill.bundle"))
+    assert sorted((repo_dir / "objects" / "pack").iterdir()) == packs
+    assert not list((repo_dir / "objects").glob("tmp_objdir-*"))
+    fsck(repo_dir)

@@ -363,6 +363,9 @@ def restore(env: Env, name: str, ref: str, dest: str, force: bool) -> None:
 def verify(env: Env, name: str | None, repair: bool) -> None:
     """Check histories, content hashes, materialized versions and manifests.
 
+    Every tree stored in a history, used by a version or not, must pass the
+    checks a fetch applies (what git fsck --strict rejects fails here too).
+
     Exits 1 if anything is damaged, naming each problem. Derived data that is
     only missing (a version tag, manifest.toml: after a crash, or in a store
     built from a git clone; a version export.auto did not export) is listed

@@ -147,6 +147,10 @@ def fetch(env: Env, name: str, url: str | None, force: bool) -> None:
     sides have new versions, nothing local changes: the remote's head is kept at
     refs/remotes/<remote>/main and the choices are printed (exit 1).
 
+    What arrives waits in a quarantine until every new tree passed the safety
+    checks: a refused history leaves no object and no ref (exit 1). Refused
+    remote tags are summed up in one line; none is kept.
+
     \b
     Example:
       gitversions fetch canvas-design

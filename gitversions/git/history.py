@@ -26,6 +26,7 @@ import re
 import shutil
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +53,7 @@ from gitversions.errors import (
 from gitversions.fs.atomic import fsync_dir, sync, write_all
 from gitversions.fs.lock import held_since
 from gitversions.git.loose import (
+    QUARANTINE_PREFIX,
     TMP_PREFIX,
     blob_header_size,
     iter_loose_blob,
@@ -722,6 +724,26 @@ class History:
             self._sha256[storage_hex] = sha256_hex
             self._new_sha256.append(f"{storage_hex} {sha256_hex}\n")
 
+    def forget_unstored(self) -> None:
+        """Drop the pending cache lines about objects this history does not hold.
+
+        A fetch derives facts (content hashes, numbers) while it checks what
+        a remote sent; what it then refused never enters the store, and the
+        caches must not name it.
+        """
+        store = self.repo.object_store
+        for lines in (
+            self._new_index,
+            self._new_sha256,
+            self._new_commits,
+            self._new_changes,
+        ):
+            lines[:] = [
+                line
+                for line in lines
+                if ObjectID(line.split(" ", 1)[0].encode("ascii")) in store
+            ]
+
     def flush_caches(self) -> None:
         """Append newly derived facts to the caches (best effort: they are hints)."""
         if not self.use_cache:
@@ -1163,6 +1185,59 @@ class History:
         for _entry in self.iter_tree(tree):
             pass
 
+    def unsafe_trees(self) -> Iterator[str]:
+        """Name every stored tree that :func:`check_tree_entries` refuses.
+
+        Every tree counts, reachable or not, loose or packed, as for ``git
+        fsck --strict``: a tree that no version names may still have come
+        from outside (a fetch of an earlier release kept a refused history's
+        objects) and makes ``git fsck --strict`` fail.
+
+        Yields:
+            One line per refused or damaged tree (or unreadable pack), naming it.
+        """
+        from gitversions.git.repack import loose_header, loose_ids
+
+        seen: set[str] = set()
+        for hex_id in loose_ids(self):
+            if (loose_header(self, hex_id) or (b"",))[0] != b"tree":
+                continue
+            path = loose_path(self.objects_dir, hex_id)
+            try:
+                data = zlib.decompress(path.read_bytes())
+            except OSError:
+                continue  # packed meanwhile by a writer: seen in its pack below
+            except zlib.error as exc:
+                yield f"stored tree {hex_id} is damaged: {exc}"
+                continue
+            seen.add(hex_id)
+            if problem := self._tree_problem(hex_id, data.partition(b"\0")[2]):
+                yield problem
+        for pack in self.repo.object_store.packs:
+            name = "?"
+            try:
+                name = pack.name().decode()
+                for obj in pack.iterobjects():
+                    oid = obj.id.decode("ascii")
+                    if isinstance(obj, Tree) and oid not in seen:
+                        seen.add(oid)
+                        if problem := self._tree_problem(oid, obj.as_raw_string()):
+                            yield problem
+            except Exception as exc:  # dulwich raises many kinds for damaged data
+                # A pack a writer's repack removed meanwhile is not damage.
+                # (dulwich's ``packs`` lists the packs it knew, then forgets
+                # the removed ones: the second listing holds only present ones.)
+                _ = self.repo.object_store.packs
+                if any(other is pack for other in self.repo.object_store.packs):
+                    yield f"pack {name} cannot be read: {exc}"
+
+    def _tree_problem(self, tree: str, raw: bytes) -> str | None:
+        try:
+            check_tree_entries(raw, tree, self.format)
+        except (UnsafePathError, CorruptionError) as exc:
+            return f"stored tree {tree} would be refused: {exc}"
+        return None
+
     def files(self, tree: str) -> dict[str, TreeEntry]:
         """Return a tree's files and links by path."""
         return {entry.path: entry for entry in self.iter_tree(tree)}
@@ -1272,16 +1347,20 @@ class History:
                 go too, whatever their age.
         """
         since = held_since(self.path.parent / ".lock")
+
+        def stale(path: Path) -> bool:
+            return failed or since is None or path.stat().st_mtime < since
+
         for directory, pattern in _TEMPORARIES:
             for leftover in (self.path / directory).glob(pattern):
                 with contextlib.suppress(OSError):
-                    if (
-                        not failed
-                        and since is not None
-                        and leftover.stat().st_mtime >= since
-                    ):
-                        continue
-                    leftover.unlink()
+                    if stale(leftover):
+                        leftover.unlink()
+        # A fetch's quarantine: objects received and never accepted.
+        for leftover in self.objects_dir.glob(f"{QUARANTINE_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                if stale(leftover):
+                    shutil.rmtree(leftover)
 
     def _move_main(self, old: str | None, new: str) -> bool:
         """Compare-and-swap ``main`` from ``old`` to ``new`` (call under the lock).

@@ -15,6 +15,12 @@ present, which is what :func:`missing_objects` relies on when it takes an
 object the target has to come with everything it refers to. A pack is
 visible only once its index is written, all its objects at once; a pack is
 written before any loose object that refers into it.
+
+A fetch receives into a :class:`Quarantine`, as git's ``receive-pack`` does: a
+temporary object directory beside the history's own, read through to it, that
+the history's object store stands in for while the remote's objects are
+checked. Only what passes every check is moved in; the rest goes with the
+directory.
 """
 
 from __future__ import annotations
@@ -23,20 +29,30 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 from dulwich.errors import ChecksumMismatch, ObjectFormatException
+from dulwich.object_store import BaseObjectStore, DiskObjectStore
 from dulwich.objects import Commit, ObjectID, ShaFile, Tag, Tree
 from dulwich.repo import Repo
 
 from gitversions.errors import CorruptionError, naming
 from gitversions.fs.atomic import fsync_dir
-from gitversions.git.loose import loose_path
+from gitversions.git.loose import QUARANTINE_PREFIX, loose_path
 
-__all__ = ["Missing", "copy_objects", "dependency_order", "missing_objects"]
+__all__ = [
+    "QUARANTINE_PREFIX",
+    "Missing",
+    "Quarantine",
+    "copy_objects",
+    "dependency_order",
+    "missing_objects",
+]
 
 _HEX = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}")
 _GITLINK = 0o160000
@@ -318,3 +334,159 @@ def copy_objects(
             progress(done, total, moved)
     flush_pack()
     return moved
+
+
+# -- the quarantine ----------------------------------------------------------------
+
+
+class _QuarantineStore(DiskObjectStore):
+    """A temporary object directory whose reads fall through to other stores."""
+
+    def __init__(self, path: Path, main: DiskObjectStore) -> None:
+        super().__init__(
+            str(path), object_format=main.object_format, fsync_object_files=True
+        )
+        self.bases: list[BaseObjectStore] = [main]
+
+    @property
+    def alternates(self) -> list[BaseObjectStore]:
+        """The stores read after this one: the repository's, a local source's."""
+        return self.bases
+
+
+class Quarantine:
+    """Objects received but not trusted yet, kept apart from a repository's own.
+
+    While it is open, ``repo.object_store`` is a temporary directory
+    ``objects/tmp_objdir-incoming-*`` whose reads fall through to the
+    repository's own store (and to a local source's, see
+    :meth:`read_through`): a transfer writes its pack there, and every read
+    (the graph walk, the checks) sees both. :meth:`accept` moves in what
+    passed the checks; :meth:`close` gives the repository its store back and
+    deletes the directory with whatever was not accepted. A process killed
+    meanwhile leaves only that directory, which the next writer sweeps.
+
+    Args:
+        repo: The repository receiving objects (its writer lock held).
+    """
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.main = repo.object_store
+        objects = Path(os.fsdecode(self.main.path))
+        self.path = objects / f"{QUARANTINE_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+        self.source: Repo | None = None
+        self.received: Missing | None = None
+        self.path.mkdir()
+        try:
+            (self.path / "pack").mkdir()
+            self.store = _QuarantineStore(self.path, self.main)
+        except BaseException:
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise
+        repo.object_store = self.store
+
+    def __enter__(self) -> Quarantine:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Give the repository its own store back; drop what was not accepted."""
+        self.repo.object_store = self.main
+        self.store.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def read_through(self, source: Repo, received: Missing) -> None:
+        """Read a local source's objects where they are until they are accepted.
+
+        Args:
+            source: The repository fetched from (open until :meth:`accept`).
+            received: What :func:`missing_objects` found the repository lacks.
+        """
+        self.source, self.received = source, received
+        self.store.bases.append(source.object_store)
+
+    def accept(
+        self,
+        tips: Iterable[bytes],
+        checked: Collection[bytes],
+        progress: Callable[[int, int, int], None] | None = None,
+    ) -> bool:
+        """Move in the objects reachable from ``tips``, which passed every check.
+
+        When every object received was checked (is in ``checked``) or was in
+        the repository already, all of it moves in at once: a received pack
+        by two renames (its index last, which makes it visible), a local
+        source's objects by :func:`copy_objects`. Otherwise only what
+        ``tips`` reach is copied, in dependency order; the rest stays out.
+
+        Args:
+            tips: The commits the caller will reference.
+            checked: Every object the checks read and passed.
+            progress: Called as :func:`copy_objects` calls it.
+
+        Returns:
+            True if everything received was moved in.
+        """
+        if self.source is not None and self.received is not None:
+            self.repo.object_store = self.main
+            received = self.received
+            whole = all(oid in checked for oid in received.ids)
+            if not whole:
+                received = missing_objects(self.source, self.repo, tips)
+            copy_objects(self.source, self.repo, received, progress)
+            return whole
+        packs = sorted((self.path / "pack").glob("pack-*.pack"))
+        if not self._has_loose() and all(
+            oid in checked or oid in self.main
+            for pack in self.store.packs
+            for oid in pack.index
+        ):
+            self.repo.object_store = self.main
+            self.store.close()
+            self._move_packs(packs)
+            return True
+        self._copy_closure(tips, progress)
+        return False
+
+    def _has_loose(self) -> bool:
+        return any(len(p.name) == 2 for p in self.path.iterdir())
+
+    def _copy_closure(
+        self, tips: Iterable[bytes], progress: Callable[[int, int, int], None] | None
+    ) -> None:
+        """Copy what ``tips`` reach from the quarantine (read through it) in."""
+        own = Repo(os.fsdecode(os.fspath(self.repo.path)))  # the store of its own
+        try:
+            wanted = missing_objects(self.repo, own, tips)
+            copy_objects(self.repo, own, wanted, progress)
+        finally:
+            own.close()
+        self.repo.object_store = self.main
+        _ = self.main.packs  # notice the new pack
+
+    def _move_packs(self, packs: list[Path]) -> None:
+        target = Path(os.fsdecode(self.main.pack_dir))
+        for pack in packs:
+            index = pack.with_suffix(".idx")
+            if (target / index.name).exists():
+                continue  # the same objects (a pack is named after them), in already
+            try:
+                os.rename(pack, target / pack.name)
+                fsync_dir(target)
+                os.rename(index, target / index.name)
+            except BaseException:
+                # A pack without its index is invisible: take it out again.
+                if not (target / index.name).exists():
+                    with contextlib.suppress(OSError):
+                        (target / pack.name).unlink()
+                raise
+            fsync_dir(target)
+        _ = self.main.packs  # notice the new packs

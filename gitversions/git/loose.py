@@ -22,6 +22,7 @@ from gitversions.fs.atomic import fsync_dir, sync, write_all
 
 __all__ = [
     "LOOSE_COMPRESSION",
+    "QUARANTINE_PREFIX",
     "TMP_PREFIX",
     "blob_header_size",
     "iter_loose_blob",
@@ -34,6 +35,8 @@ __all__ = [
 # git's default core.looseCompression: fastest, objects are repacked by gc anyway.
 LOOSE_COMPRESSION = 1
 TMP_PREFIX = "tmp_obj_"
+#: A fetch's temporary object directory in ``objects/`` (git names its own so).
+QUARANTINE_PREFIX = "tmp_objdir-incoming-"
 _CHUNK = 1 << 20
 
 

@@ -57,6 +57,7 @@ from dulwich.objects import Commit, ObjectID, Tag, Tree
 from dulwich.refs import Ref as GitRef
 from dulwich.repo import Repo
 
+from gitversions.display import quote_path
 from gitversions.errors import (
     ConflictError,
     CorruptionError,
@@ -69,7 +70,7 @@ from gitversions.errors import (
     naming,
 )
 from gitversions.git.history import History, Version, check_tree_entries
-from gitversions.git.localxfer import copy_objects, missing_objects
+from gitversions.git.localxfer import Quarantine, copy_objects, missing_objects
 from gitversions.git.transport import (
     build_config,
     local_path,
@@ -181,6 +182,8 @@ class FetchResult:
         collisions: Tags that name different commits here and there.
         problems: Remote versions that could not be adopted, and why.
         divergence: Details when the histories diverged.
+        refused_tags: Remote version tags refused (none is kept), with the
+            reason; ``problems`` sums them up in one line.
         head: The version ``main`` names afterwards.
         exported: What was materialized afterwards (``export.auto``).
     """
@@ -192,6 +195,7 @@ class FetchResult:
     collisions: list[TagCollision] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     divergence: Divergence | None = None
+    refused_tags: dict[str, str] = field(default_factory=dict)
     head: str | None = None
     exported: ExportResult | None = None
 
@@ -237,6 +241,7 @@ class FetchResult:
             "adopted": [str(v.id) for v in self.adopted],
             "collisions": [c.__dict__ for c in self.collisions],
             "problems": list(self.problems),
+            "refused_tags": dict(self.refused_tags),
             "divergence": None,
         }
         if self.divergence is not None:
@@ -492,8 +497,11 @@ def _ancestors(history: History, tip: bytes | None) -> set[bytes]:
     return set(_walk(history, [tip], set())) if tip else set()
 
 
-def _peel(repo: Repo, sha: bytes) -> bytes | None:
-    """The commit a (possibly annotated) tag names, or None."""
+def _peel(repo: Repo, sha: bytes, chain: list[bytes] | None = None) -> bytes | None:
+    """The commit a (possibly annotated) tag names, or None.
+
+    The annotated tags passed on the way are appended to ``chain``.
+    """
     for _ in range(10):
         try:
             obj = repo.object_store[ObjectID(sha)]
@@ -503,6 +511,8 @@ def _peel(repo: Repo, sha: bytes) -> bytes | None:
             return sha
         if not isinstance(obj, Tag):
             return None
+        if chain is not None:
+            chain.append(sha)
         sha = obj.object[1]
     return None
 
@@ -528,6 +538,7 @@ class _TreeCheck:
         self.done: dict[bytes, tuple[int, bytes]] = {}  # id -> (height, sha256)
         self.blobs: dict[bytes, bytes] = {}
         self.sha256 = history.format == "sha256"
+        self.passed: set[bytes] = set()  # commits, trees and blobs that passed
 
     def _raw(self, oid: bytes) -> bytes:
         """A tree's body exactly as stored (dulwich's parse would hide duplicates)."""
@@ -549,6 +560,7 @@ class _TreeCheck:
             target = self.history.read_blob(oid.decode("ascii"))
             if not target or b"\0" in target:
                 raise UnsafePathError(f"symlink {where!r} has an invalid target")
+        self.passed.add(oid)
         if self.sha256:
             # The id is the hash already; still, a tree named as a file is
             # refused here, not by the export after adoption.
@@ -591,6 +603,7 @@ class _TreeCheck:
             value = hash_object("sha256", b"tree", encode_tree(entries))
             self.history.remember_sha256(tree, value.hex())
         self.done[oid] = (height, value)
+        self.passed.add(oid)
         return value
 
     def check_commit(self, commit: bytes) -> None:
@@ -608,6 +621,7 @@ class _TreeCheck:
             check_tree_entries(
                 self._raw(tree), tree.decode(), self.history.format, top=True
             )
+            self.passed.add(commit)
         except UnsafePathError as exc:
             raise UnsafePathError(f"commit {sha[:12]}: {exc}") from None
         except KeyError:
@@ -629,6 +643,7 @@ class _Adoption:
     versions: list[Version]
     collisions: list[TagCollision]
     problem: str | None = None
+    passed: set[bytes] = field(default_factory=set)  # what the checks read
 
 
 def _local_tags(history: History) -> dict[str, str]:
@@ -644,8 +659,9 @@ def _prepare(
     commits: list[bytes],
     tracking: bytes,
     trees: Mapping[bytes, Tree] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> _Adoption:
-    """Check new commits and their ids; nothing is written."""
+    """Check new commits and their ids against ``tags`` (id -> commit)."""
     versions: list[Version] = []
     checker = _TreeCheck(history, trees or {})
     try:
@@ -659,7 +675,8 @@ def _prepare(
     versions.sort(key=lambda v: v.sort_key)
     collisions: list[TagCollision] = []
     claimed: dict[str, str] = {}
-    tags = _local_tags(history)
+    if tags is None:
+        tags = _local_tags(history)
     for version in versions:
         key = str(version.id)
         local = tags.get(key)
@@ -669,25 +686,25 @@ def _prepare(
                 TagCollision(key, other, version.commit, (tracking + b"main").decode())
             )
         claimed.setdefault(key, version.commit)
-    return _Adoption(versions, collisions)
+    return _Adoption(versions, collisions, passed=checker.passed)
 
 
-def _apply(history: History, adoption: _Adoption) -> None:
+def _apply(history: History, versions: list[Version]) -> None:
     """Tag every adopted version (collisions were ruled out by :func:`_prepare`).
 
     Many tags go into ``packed-refs`` in one atomic write, as ``git fetch``
     and ``git pack-refs`` would leave them, instead of one file each.
     """
     tags = _local_tags(history)
-    missing = [v for v in adoption.versions if str(v.id) not in tags]
+    missing = {str(v.id): v for v in versions if str(v.id) not in tags}
     if len(missing) <= _LOOSE_TAGS:
-        for version in missing:
+        for version in missing.values():
             history.ensure_tag(version)
         return
     history.repo.refs.add_packed_refs(
         {
-            GitRef(TAGS + str(v.id).encode()): ObjectID(v.commit.encode())
-            for v in missing
+            GitRef(TAGS + key.encode()): ObjectID(v.commit.encode())
+            for key, v in missing.items()
         }
     )
 
@@ -702,6 +719,46 @@ class _Remote:
     branch: str
     tags: dict[str, bytes]
     trees: dict[bytes, Tree] = field(default_factory=dict)
+    # the annotated tag objects each version tag passes through
+    chains: dict[str, list[bytes]] = field(default_factory=dict)
+
+
+@dataclass
+class _Plan:
+    """What a fetch writes once the objects it keeps are in; decided first.
+
+    Attributes:
+        old: ``main`` before the fetch.
+        new: Where ``main`` moves (compare-and-swap from ``old``), if it does.
+        retag: Local versions to tag before ``main`` moves away from them.
+        versions: Versions to tag (adopted, or tagged on the remote only).
+        kept: Remote-tracking refs to write: ref -> commit.
+        tips: Commits whose objects are kept.
+        passed: Every object the checks read and passed.
+        refused: Remote tags refused, with the reason: nothing of them is kept.
+    """
+
+    old: bytes | None
+    new: bytes | None = None
+    retag: list[Version] = field(default_factory=list)
+    versions: dict[str, Version] = field(default_factory=dict)
+    kept: dict[bytes, bytes] = field(default_factory=dict)
+    tips: set[bytes] = field(default_factory=set)
+    passed: set[bytes] = field(default_factory=set)
+    refused: dict[str, str] = field(default_factory=dict)
+
+    def keep(self, ref: bytes, commit: bytes, adoption: _Adoption | None) -> None:
+        """Keep ``commit`` (whose new history ``adoption`` checked) at ``ref``."""
+        self.kept[ref] = commit
+        self.tips.add(commit)
+        if adoption is not None:
+            self.passed |= adoption.passed
+
+    def tag(self, versions: Iterable[Version]) -> None:
+        """Tag ``versions`` (and keep their objects)."""
+        for version in versions:
+            self.versions.setdefault(str(version.id), version)
+            self.tips.add(version.commit.encode())
 
 
 class _FormatMismatch(RemoteError):
@@ -723,10 +780,11 @@ def _download(
     history: History,
     url: str,
     reporter: _Reporter,
+    quarantine: Quarantine,
     *,
     allow_any_format: bool = False,
 ) -> _Remote:
-    """Fetch the remote's main and version tags into the history's object store."""
+    """Fetch the remote's main and version tags into the quarantine."""
     repo = history.repo
     hex_len = 64 if history.format == "sha256" else 40
 
@@ -781,16 +839,13 @@ def _download(
                 raise _format_error(url, theirs, history.format)
             fetched = source.get_refs()
             symrefs = source.refs.get_symrefs()
-            wants = determine_wants(fetched)
-            missing = missing_objects(source, repo, wants)
-            with naming(history.objects_dir):  # a full disk names where
-                copy_objects(
-                    source, repo, missing, _object_progress(reporter, "Receiving")
-                )
-            commits = set(missing.commits)
-            trees = missing.trees
-        finally:
+            missing = missing_objects(source, repo, determine_wants(fetched))
+        except BaseException:
             source.close()
+            raise
+        quarantine.read_through(source, missing)  # closed with the quarantine
+        commits = set(missing.commits)
+        trees = missing.trees
     else:
         with naming(history.objects_dir):  # where the received pack is written
             result = with_client(url, build_config(repo.get_config()), "pull", action)
@@ -800,29 +855,36 @@ def _download(
     refs: dict[bytes, bytes] = {
         k: v for k, v in fetched.items() if v is not None and _HEX.fullmatch(v)
     }
-    main = refs.get(MAIN)
-    branch = "main"
-    if main is None:
-        head = symrefs.get(HEAD)
-        if head is not None and head.startswith(b"refs/heads/") and head in refs:
-            main, branch = (
-                refs[head],
-                head[len(b"refs/heads/") :].decode("utf-8", "replace"),
-            )
-        elif HEAD in refs:
-            main, branch = refs[HEAD], "HEAD"
-    tags: dict[str, bytes] = {}
+    main, branch = _remote_main(refs, symrefs)
+    remote = _Remote(main, branch, {}, trees)
     for ref, sha in refs.items():
         if not ref.startswith(TAGS) or ref.endswith(b"^{}"):
             continue
         name = ref[len(TAGS) :].decode("utf-8", "replace")
         if VersionId.is_valid(name):
-            commit = sha if sha in commits else _peel(repo, sha)
+            chain: list[bytes] = []
+            commit = sha if sha in commits else _peel(repo, sha, chain)
             if commit is not None:
-                tags[name] = commit
+                remote.tags[name] = commit
+                remote.chains[name] = chain
     if main is not None and _peel(repo, main) != main:
         raise RemoteError(f"{redact_url(url)}: the remote's {branch} is not a commit")
-    return _Remote(main, branch, tags, trees)
+    return remote
+
+
+def _remote_main(
+    refs: Mapping[bytes, bytes], symrefs: Mapping[Any, Any]
+) -> tuple[bytes | None, str]:
+    """The remote's main (or what its HEAD names) and that branch's name."""
+    main = refs.get(MAIN)
+    if main is not None:
+        return main, "main"
+    head = symrefs.get(HEAD)
+    if head is not None and head.startswith(b"refs/heads/") and head in refs:
+        return refs[head], head[len(b"refs/heads/") :].decode("utf-8", "replace")
+    if HEAD in refs:
+        return refs[HEAD], "HEAD"
+    return None, "main"
 
 
 def _fetch_into(
@@ -834,81 +896,30 @@ def _fetch_into(
     progress: ProgressFn | None,
     allow_any_format: bool = False,
 ) -> FetchResult:
-    """Download from ``url`` and adopt what is new (the caller holds the lock)."""
-    repo = history.repo
+    """Download from ``url`` and adopt what is new (the caller holds the lock).
+
+    Everything received stays in a :class:`Quarantine` until every check has
+    passed; only then is what is kept moved in and are refs written, so a
+    refused or failed fetch leaves neither objects nor refs behind.
+    """
     reporter = _Reporter(progress)
-    remote = _download(history, url, reporter, allow_any_format=allow_any_format)
-    reporter.say("Adopting new versions...")
     result = FetchResult(remote=label, url=redact_url(url))
     tracking = REMOTES + label.encode() + b"/"
-    if remote.main is not None:
-        _set_ref(repo, tracking + b"main", remote.main)
-
-    old_main = history.head()
-    old = old_main.encode() if old_main else None
-    local_versions = history.versions()
-    known = {v.commit.encode() for v in local_versions}
-    adopted_commits: set[bytes] = set()
-    blocked: set[bytes] = set()
-
-    # Where main goes is decided by ancestry against main alone: a version
-    # tagged here but not on main (left by a fetch killed before it moved
-    # main) does not make this history "ahead".
-    on_main = _ancestors(history, old)
-    if remote.main is None:
-        result.status = "empty"
-    elif remote.main == old:
-        result.status = "up-to-date"
-    elif remote.main in on_main:
-        result.status = "ahead"
-    else:
-        new = _walk(history, [remote.main], on_main)  # what main would gain
-        fast_forward = old is None or graph.is_ancestor(
-            _parents_in(history), old, remote.main
+    with Quarantine(history.repo) as quarantine:
+        remote = _download(
+            history, url, reporter, quarantine, allow_any_format=allow_any_format
         )
-        if not fast_forward and not force:
-            result.status = "diverged"
-            result.divergence = _divergence(history, old, remote.main, new, tracking)
-            blocked.update(c for c in new if c not in known)
-        else:
-            adoption = _prepare(history, new, tracking, remote.trees)
-            if adoption.problem or adoption.collisions:
-                result.status = "refused"
-                if adoption.problem:
-                    result.problems.append(
-                        f"{adoption.problem}; nothing was adopted from the remote's "
-                        f"{remote.branch}, which is kept at "
-                        f"{(tracking + b'main').decode()}"
-                    )
-                result.collisions.extend(adoption.collisions)
-                blocked.update(c for c in new if c not in known)
-            else:
-                if old is not None and not fast_forward:
-                    for version in local_versions:  # keep every local version tagged
-                        history.ensure_tag(version)
-                # main moves first: the tags of the new versions are derived
-                # data that a crash may leave pending (ensure_tags re-creates
-                # them), while main is what the next fetch and snapshot build on.
-                if not repo.refs.set_if_equals(
-                    MAIN,
-                    ObjectID(old) if old else None,
-                    ObjectID(remote.main),
-                ):
-                    raise ConflictError(
-                        "refs/heads/main moved while fetching (was it changed with "
-                        "plain git?); try again"
-                    )
-                _apply(history, adoption)
-                result.status = "fast-forward" if fast_forward else "forced"
-                result.adopted.extend(
-                    v for v in adoption.versions if v.commit.encode() not in known
-                )
-                adopted_commits.update(new)
+        reporter.say("Adopting new versions...")
+        plan = _plan(history, remote, result, force=force, tracking=tracking)
+        whole = quarantine.accept(
+            plan.tips, plan.passed, _object_progress(reporter, "Receiving")
+        )
+    if not whole:
+        history.forget_unstored()  # facts derived from what was refused
+    _write(history, plan)
     if result.status in ("up-to-date", "ahead", "fast-forward", "forced"):
         # Tags a killed fetch (or snapshot) left pending on main.
         history.ensure_tags()
-
-    _adopt_tags(history, remote, result, known | adopted_commits, blocked, tracking)
     result.adopted.sort(key=lambda v: v.sort_key)
     head = history.head()
     result.head = str(history.version(head).id) if head else None
@@ -916,65 +927,198 @@ def _fetch_into(
     return result
 
 
-def _adopt_tags(
+def _plan(
     history: History,
     remote: _Remote,
     result: FetchResult,
+    *,
+    force: bool,
+    tracking: bytes,
+) -> _Plan:
+    """Check what the remote offers and decide what to keep; nothing is written."""
+    old_main = history.head()
+    plan = _Plan(old_main.encode() if old_main else None)
+    local_versions = history.versions()
+    known = {v.commit.encode() for v in local_versions}
+    blocked: set[bytes] = set()
+    # Where main goes is decided by ancestry against main alone: a version
+    # tagged here but not on main (left by a fetch killed before it moved
+    # main) does not make this history "ahead".
+    on_main = _ancestors(history, plan.old)
+    if remote.main is None:
+        result.status = "empty"
+    elif remote.main == plan.old or remote.main in on_main:
+        result.status = "up-to-date" if remote.main == plan.old else "ahead"
+        plan.keep(tracking + b"main", remote.main, None)
+    else:
+        new = _plan_main(
+            history, remote, result, plan, force, tracking, local_versions, on_main
+        )
+        if plan.new is None:
+            blocked.update(c for c in new if c not in known)
+        else:
+            known.update(new)
+    _plan_tags(history, remote, result, plan, known, blocked, tracking)
+    for name, chain in remote.chains.items():
+        commit = remote.tags[name]
+        if name not in plan.refused and (commit in known or commit in plan.passed):
+            plan.passed.update(chain)  # the annotated tags of versions kept
+    result.refused_tags = dict(plan.refused)
+    if plan.refused:
+        result.problems.append(_refused_tags_line(plan.refused))
+    return plan
+
+
+def _plan_main(
+    history: History,
+    remote: _Remote,
+    result: FetchResult,
+    plan: _Plan,
+    force: bool,
+    tracking: bytes,
+    local_versions: list[Version],
+    on_main: set[bytes],
+) -> list[bytes]:
+    """Decide about the remote's main, which this history does not have yet.
+
+    Returns:
+        The commits main would gain.
+    """
+    assert remote.main is not None
+    old = plan.old
+    new = _walk(history, [remote.main], on_main)  # what main would gain
+    fast_forward = old is None or graph.is_ancestor(
+        _parents_in(history), old, remote.main
+    )
+    adoption = _prepare(history, new, tracking, remote.trees)
+    if adoption.problem:
+        result.status = "refused"
+        result.problems.append(
+            f"{adoption.problem}; nothing of the remote's {remote.branch} was "
+            "adopted or kept"
+        )
+        return new
+    # Its history passed every check: kept, whatever is decided about main.
+    plan.keep(tracking + b"main", remote.main, adoption)
+    if not fast_forward and not force:
+        result.status = "diverged"
+        result.divergence = _divergence(history, old, remote.main, new, tracking)
+    elif adoption.collisions:
+        result.status = "refused"
+        result.collisions.extend(adoption.collisions)
+    else:
+        if old is not None and not fast_forward:
+            plan.retag = local_versions  # keep every local version tagged
+        plan.new = remote.main
+        plan.tag(adoption.versions)
+        result.status = "fast-forward" if fast_forward else "forced"
+        known = {v.commit for v in local_versions}
+        result.adopted.extend(v for v in adoption.versions if v.commit not in known)
+    return new
+
+
+def _plan_tags(
+    history: History,
+    remote: _Remote,
+    result: FetchResult,
+    plan: _Plan,
     known: set[bytes],
     blocked: set[bytes],
     tracking: bytes,
 ) -> None:
-    """Bring in the remote's version tags that are new and consistent."""
-    repo = history.repo
+    """Decide about the remote's version tags: adopt, keep aside, or refuse."""
+    tags = _local_tags(history)  # as they will be: with the versions planned
+    tags.update((key, version.commit) for key, version in plan.versions.items())
     for name, commit in sorted(remote.tags.items()):
-        version_id = VersionId.parse(name)
-        local = history.tag_target(version_id)
-        kept = tracking + b"tags/" + name.encode()
+        local = tags.get(name)
         if local is not None and local.encode() == commit:
             continue
-        if local is not None:
-            _set_ref(repo, kept, commit)
-            result.collisions.append(
-                TagCollision(name, local, commit.decode(), kept.decode())
-            )
+        if local is not None and (commit in known or commit in plan.passed):
+            _collision(plan, result, name, local, commit, tracking, None)
             continue
         if commit in blocked:
             continue  # part of a divergence or a refused history, reported already
         if commit in known:
             version = history.version(commit.decode())
             if str(version.id) != name:
-                _set_ref(repo, kept, commit)
-                result.problems.append(
-                    f"remote tag {name} names commit {commit.decode()[:12]}, whose "
-                    f"version id is {version.id}; ignored (kept at {kept.decode()})"
+                plan.refused[name] = (
+                    f"names commit {commit.decode()[:12]}, whose version id is "
+                    f"{version.id}"
                 )
             else:
-                history.ensure_tag(version)
+                plan.tag([version])
             continue
-        # A version the remote keeps only as a tag (not on its main).
+        # A commit this history lacks: only on the remote's tag.
         new = _walk(history, [commit], known)
-        adoption = _prepare(history, new, tracking, remote.trees)
+        adoption = _prepare(history, new, tracking, remote.trees, tags)
         mine = next((v for v in adoption.versions if v.commit.encode() == commit), None)
-        if adoption.problem or adoption.collisions or mine is None:
-            _set_ref(repo, kept, commit)
-            result.problems.append(
-                f"remote tag {name}: {adoption.problem or 'its history collides'}; "
-                f"not adopted (kept at {kept.decode()})"
-            )
+        if adoption.problem or mine is None:
+            plan.refused[name] = adoption.problem or "its commit is not a version"
+            blocked.update(new)
+        elif local is not None:
+            _collision(plan, result, name, local, commit, tracking, adoption)
+        elif adoption.collisions:
+            plan.refused[name] = "its history collides with versions here"
             result.collisions.extend(adoption.collisions)
             blocked.update(new)
-            continue
-        if str(mine.id) != name:
-            _set_ref(repo, kept, commit)
-            result.problems.append(
-                f"remote tag {name} names a commit whose version id is {mine.id}; "
-                f"ignored (kept at {kept.decode()})"
-            )
+        elif str(mine.id) != name:
+            plan.refused[name] = f"names a commit whose version id is {mine.id}"
             blocked.update(new)
-            continue
-        _apply(history, adoption)
-        result.adopted.extend(adoption.versions)
-        known.update(new)
+        else:
+            plan.tag(adoption.versions)
+            plan.passed |= adoption.passed
+            tags.update((str(v.id), v.commit) for v in adoption.versions)
+            result.adopted.extend(adoption.versions)
+            known.update(new)
+
+
+def _collision(
+    plan: _Plan,
+    result: FetchResult,
+    name: str,
+    local: str,
+    commit: bytes,
+    tracking: bytes,
+    adoption: _Adoption | None,
+) -> None:
+    """A remote tag naming another commit than ours: reported, kept aside."""
+    kept = tracking + b"tags/" + name.encode()
+    plan.keep(kept, commit, adoption)
+    result.collisions.append(TagCollision(name, local, commit.decode(), kept.decode()))
+
+
+def _refused_tags_line(refused: Mapping[str, str], shown: int = 3) -> str:
+    """One line for any number of refused remote tags (a remote may send many)."""
+    names = sorted(refused, key=VersionId.parse)
+    first = "; ".join(f"{quote_path(n)} ({refused[n]})" for n in names[:shown])
+    more = f"; and {len(names) - shown} more" if len(names) > shown else ""
+    return (
+        f"{len(names)} remote tag(s) refused, none kept: {first}{more} "
+        "(--json lists them all)"
+    )
+
+
+def _write(history: History, plan: _Plan) -> None:
+    """Write what :func:`_plan` decided: main, tags, then remote-tracking refs."""
+    repo = history.repo
+    if plan.new is not None:
+        for version in plan.retag:
+            history.ensure_tag(version)
+        # main moves first: the tags of the new versions are derived data
+        # that a crash may leave pending (ensure_tags re-creates them), while
+        # main is what the next fetch and snapshot build on.
+        if not repo.refs.set_if_equals(
+            MAIN,
+            ObjectID(plan.old) if plan.old else None,
+            ObjectID(plan.new),
+        ):
+            raise ConflictError(
+                "refs/heads/main moved while fetching (was it changed with "
+                "plain git?); try again"
+            )
+    _apply(history, list(plan.versions.values()))
+    for ref, commit in plan.kept.items():
+        _set_ref(repo, ref, commit)
 
 
 def _divergence(

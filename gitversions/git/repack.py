@@ -51,6 +51,8 @@ __all__ = [
     "gc",
     "geometric_merge",
     "geometric_split",
+    "loose_header",
+    "loose_ids",
     "pack_tags",
     "repack",
 ]
@@ -94,7 +96,8 @@ class RepackStats:
     pruned_objects: list[str] = field(default_factory=list)
 
 
-def _loose_ids(history: History) -> Iterator[str]:
+def loose_ids(history: History) -> Iterator[str]:
+    """Yield the ids of the history's loose objects (not temporaries)."""
     try:
         fanout = os.scandir(history.objects_dir)
     except OSError:
@@ -124,7 +127,8 @@ def _pack_names(history: History) -> list[str]:
     )
 
 
-def _header(history: History, hex_id: str) -> tuple[bytes, int] | None:
+def loose_header(history: History, hex_id: str) -> tuple[bytes, int] | None:
+    """A loose object's kind and size from its header; None if unreadable."""
     import zlib
 
     path = loose_path(history.objects_dir, hex_id)
@@ -259,11 +263,11 @@ def repack(
     stats.packs_before = len(packs_before)
     loose: list[str] = []
     objects: dict[str, ShaFile] = {}
-    for hex_id in _loose_ids(history):
+    for hex_id in loose_ids(history):
         stats.loose_objects_before += 1
         if hex_id in exclude:
             continue
-        header = _header(history, hex_id)
+        header = loose_header(history, hex_id)
         if header is None:
             continue  # damaged: leave it for verify to report
         if header[0] == b"blob" and header[1] > BIG_BLOB:
@@ -310,7 +314,7 @@ def repack(
     history.refresh_packs()
     stats.packed_tags = pack_tags(history)
     stats.packs_after = len(_pack_names(history))
-    stats.loose_objects_after = sum(1 for _ in _loose_ids(history))
+    stats.loose_objects_after = sum(1 for _ in loose_ids(history))
     return stats
 
 
@@ -488,7 +492,7 @@ def gc(history: History, *, prune: bool = True) -> RepackStats:
     if prune:
         reachable = _reachable(history)
         now = time.time()
-        for hex_id in _loose_ids(history):
+        for hex_id in loose_ids(history):
             if hex_id in reachable:
                 continue
             try:

@@ -369,6 +369,29 @@ def test_the_next_writer_removes_stale_temporaries_but_not_fresh_ones(
             os.utime(path, (hour_ago, hour_ago))
 
 
+def test_the_next_writer_sweeps_the_quarantine_of_a_killed_fetch(
+    tmp_path: Path,
+) -> None:
+    """A fetch killed while receiving leaves objects/tmp_objdir-incoming-*."""
+    root = tmp_path / "store"
+    _make_store(root, tmp_path / "src", versions=1).close()
+    objects = _history(root) / "objects"
+    stale = objects / "tmp_objdir-incoming-1-dead"
+    fresh = objects / "tmp_objdir-incoming-2-live"
+    hour_ago, in_an_hour = time.time() - 3600, time.time() + 3600
+    for command in (["gc", "demo"], ["snapshot", "demo", str(tmp_path / "src")]):
+        (stale / "pack").mkdir(parents=True)
+        (stale / "pack" / "pack-0000.pack").write_bytes(b"x" * 100)
+        os.utime(stale, (hour_ago, hour_ago))
+        fresh.mkdir(exist_ok=True)
+        os.utime(fresh, (in_an_hour, in_an_hour))  # made after we took the lock
+        assert _run(root, *command) == 0
+        assert not stale.exists()
+        assert fresh.exists()
+    fresh.rmdir()
+    _check_whole(root)
+
+
 needs_tmpfs = pytest.mark.skipif(
     sys.platform != "linux" or os.geteuid() != 0,
     reason="mounting a tmpfs needs root on Linux",
@@ -467,10 +490,20 @@ def test_gc_on_a_real_full_disk_frees_its_space(
 
 
 def _interrupted(
-    root: Path, args: list[str], op: str, at: int, when: str = "before"
+    root: Path,
+    args: list[str],
+    op: str,
+    at: int,
+    when: str = "before",
+    path: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     argv = harness.wrap_argv(
-        ["--root", str(root), *args], kill_op=op, kill_at=at, when=when, sig="INT"
+        ["--root", str(root), *args],
+        kill_op=op,
+        kill_at=at,
+        when=when,
+        kill_path=path,
+        sig="INT",
     )
     return subprocess.run(argv, capture_output=True, text=True, check=False)
 
@@ -524,6 +557,47 @@ def test_ctrl_c_during_fetch(tmp_path: Path, upstream: Path, op: str, at: int) -
     more.close()
     _assert_interrupted(_interrupted(root, ["fetch", "demo"], op, at))
     assert _leftovers(root) == []
+    _check_whole(root)
+
+
+@pytest.mark.parametrize(
+    ("at", "when"),
+    [(1, "before"), (2, "before"), (2, "after"), (3, "before"), (3, "after")],
+)
+def test_ctrl_c_while_a_received_pack_moves_in(
+    tmp_path: Path, upstream: Path, at: int, when: str
+) -> None:
+    """A pack received over the network waits in a quarantine, then moves in.
+
+    SIGINT at each rename touching the quarantine: dulwich finishing the pack
+    there (1), the pack moving into objects/pack (2), then its index (3).
+    Nothing is half-moved (no pack without its index), no temporary is left,
+    and the retry adopts the new versions.
+    """
+    source_root = tmp_path / "source"
+    shutil.copytree(upstream.parents[2], source_root)
+    root = tmp_path / "store"
+    store = Store(root)
+    remote.clone(store, str(_history(source_root)), "demo")
+    store.close()
+    more = Store(source_root)
+    _write_files(tmp_path / "src2", 7)
+    more.snapshot("demo", tmp_path / "src2")
+    more.close()
+    assert (
+        _run(source_root, "export", "demo", "--format", "bundle", "--to", str(tmp_path))
+        == 0
+    )
+    bundle = tmp_path / "demo.bundle"
+    args = ["fetch", "demo", str(bundle)]
+    _assert_interrupted(_interrupted(root, args, "rename", at, when, "tmp_objdir"))
+    assert _leftovers(root) == []
+    packs = _history(root) / "objects" / "pack"
+    assert {p.stem for p in packs.glob("*.pack")} == {
+        p.stem for p in packs.glob("*.idx")
+    }
+    _check_whole(root)
+    assert _run(root, *args) == 0
     _check_whole(root)
 
 

@@ -497,7 +497,7 @@ def test_verify_waits_for_a_prune_half_way_through(
     The prune is stopped after renaming the first version away; it goes on
     only once verify has been refused the lock, so the order is fixed.
     """
-    from gitversions.materialize.export import retention
+    from gitversions.materialize import retention
     from gitversions.store import Store
 
     root = exported_store(tmp_path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from gitversions.formats.metadata import (
 )
 from gitversions.fs.atomic import atomic_write
 from gitversions.git.history import Changes, History, TreeEntry, Version
+from gitversions.git.repack import auto_repack
 from gitversions.materialize.export import (
     ARCHIVE_SUFFIX,
     LATEST_NAMES,
@@ -76,6 +78,8 @@ from gitversions.snapshot.hashing import (
     scan_source,
 )
 from gitversions.verify import check_history
+
+_log = logging.getLogger("gitversions")
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -769,6 +773,21 @@ class Artifact:
             }
 
 
+def _auto_repack(history: History) -> None:
+    """Repack when thresholds pass; a failure is logged, never the snapshot's.
+
+    Keeps the number of files (and of fds) small. The version is recorded
+    already, and a failed repack leaves every object readable (see
+    :mod:`gitversions.git.repack`), so it is reported as a warning.
+    """
+    try:
+        auto_repack(history)
+    except Exception as exc:  # the version stands; the next write retries
+        _log.warning(
+            "gitversions: warning: automatic repack of %s failed: %s", history.path, exc
+        )
+
+
 def _lstat(path: Path) -> os.stat_result | None:
     try:
         return path.lstat()
@@ -966,6 +985,8 @@ class Store:
                 history.set_kind(scanned.kind)
                 record_kind(artifact, artifact_kind, src)
             version, created = history.record(scanned, **options)
+            if created:
+                _auto_repack(history)
         except UnfinishedError as exc:
             cause = exc.__cause__
             return (

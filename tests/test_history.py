@@ -749,3 +749,62 @@ def test_sha256_cache_notes_each_object_once(store: Store, tmp_path: Path) -> No
     assert len(keys) == len(set(keys))
     # 5 SKILL.md + a.md + b.md blobs, 5 root trees + the d/ tree.
     assert len(keys) == 5 + 2 + 5 + 1
+
+
+# -- record_tree: versions that come from a merge, not a scanned source -----------
+
+
+def test_record_tree_records_a_two_parent_version_git_reads_as_a_merge(
+    three, tmp_path: Path
+) -> None:
+    store, versions, hashes = three
+    artifact = store.artifact("demo")
+    history = artifact.history
+    # A side line from v1, as another store would have recorded it.
+    side = history.record_tree(
+        versions[0].tree, [versions[2].commit], message="side", timestamp=T0 + 200
+    )
+    merged = history.record_tree(
+        versions[1].tree,
+        [side.commit, versions[2].commit],
+        message="Merge",
+        source_label="git",
+        timestamp=T0 + 300,
+    )
+    assert merged.parents == (side.commit, versions[2].commit)
+    assert merged.number == 1 + max(side.number, versions[2].number)
+    assert merged.hash == hashes[1]  # the content hash comes from the tree
+    assert merged.source == "git" and merged.message == "Merge"
+    assert history.latest() == merged
+    assert history.resolve(str(merged.id)) == merged  # tagged
+    fsck(artifact.history_path)
+    parents = run_git(
+        "--git-dir", str(artifact.history_path), "log", "-1", "--format=%P"
+    )
+    assert parents.split() == [side.commit, versions[2].commit]
+
+
+def test_record_tree_refuses_a_duplicate_version_id(
+    three, tmp_path: Path
+) -> None:
+    store, versions, _ = three
+    history = store.artifact("demo").history
+    history.record_tree(versions[0].tree, [versions[2].commit], message="again")
+    # The same content on the same parents would be a duplicate id.
+    with pytest.raises(ConflictError):
+        history.record_tree(versions[0].tree, [versions[2].commit], message="again")
+
+
+def test_a_failed_automatic_repack_is_logged_not_the_snapshots_failure(
+    store: Store, tmp_path: Path, monkeypatch, caplog
+) -> None:
+    def broken(_history: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("gitversions.store.auto_repack", broken)
+    src = tmp_path / "src"
+    write_tree(src, CONTENTS[0])
+    with caplog.at_level("WARNING", logger="gitversions"):
+        result = store.snapshot("demo", src, timestamp=T0)
+    assert result.created
+    assert "automatic repack" in caplog.text and "No space left" in caplog.text

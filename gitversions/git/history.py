@@ -438,7 +438,6 @@ class History:
         self.path = path
         self.repo = repo
         self.use_cache = use_cache
-        self.auto_repack = True
         # What dulwich writes itself (packs during gc) must be durable too.
         repo.object_store.fsync_object_files = True
         self.format: Literal["sha1", "sha256"] = (
@@ -1547,6 +1546,62 @@ class History:
         except BaseException:
             sink.discard()  # nothing refers to them: leave the store as it was
             raise
+        version = self._recorded_version(commit_id, content)
+        if cache is not None:
+            cache.save()
+        return version, True
+
+    def record_tree(
+        self,
+        tree: str,
+        parents: Sequence[str],
+        *,
+        message: str,
+        source_label: str = LOCAL_SOURCE,
+        timestamp: int | None = None,
+    ) -> Version:
+        """Record a tree already in the store as a new version on ``main``.
+
+        For versions that come from somewhere other than a scanned source: a
+        merge's result, a revert. The tree passes the same strict check as a
+        snapshot's; its content hash is derived from it. The caller holds the
+        lock.
+
+        Args:
+            tree: The tree id, in the repository's own format.
+            parents: The parent commits, in order (``[ours, theirs]`` for a
+                merge); ``main`` must be the first, or absent in an empty
+                history.
+            message: The version's message.
+            source_label: Where the content came from (one line).
+            timestamp: Commit time in seconds since the epoch (default: now).
+
+        Returns:
+            The new version.
+
+        Raises:
+            ConflictError: If the new id is taken or ``main`` moved meanwhile.
+            SourceError: If the tree would not be written to disk safely.
+            UnfinishedError: If ``main`` names the new version but its tag
+                could not be written.
+        """
+        self.clear_stale_locks()
+        head = self.head()
+        content = self.sha256_of_tree(tree)
+        sink = _StoreSink(self)
+        try:
+            commit_id = self._commit(
+                sink, tree, content, list(parents), message, source_label, timestamp
+            )
+            if not self._move_main(head, commit_id):
+                raise ConflictError("refs/heads/main moved while recording; try again")
+        except BaseException:
+            sink.discard()
+            raise
+        return self._recorded_version(commit_id, content)
+
+    def _recorded_version(self, commit_id: str, content: str) -> Version:
+        """What follows ``main`` moving to a new commit: the caches and its tag."""
         self._hashes[commit_id] = content
         self._recorded.add(commit_id)
         version = self.version(commit_id)
@@ -1560,17 +1615,7 @@ class History:
                 ("tag",),
             ) from exc
         self.flush_caches()
-        if cache is not None:
-            cache.save()
-        if self.auto_repack:
-            from gitversions.git.repack import auto_repack
-
-            # Keeps the number of files (and of fds) small. The version is
-            # recorded already: a failed repack must not report the snapshot
-            # as failed, and leaves every object readable (see _repack).
-            with contextlib.suppress(Exception):
-                auto_repack(self)
-        return version, True
+        return version
 
     def _commit(
         self,

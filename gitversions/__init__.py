@@ -41,7 +41,8 @@ if TYPE_CHECKING:
         render_version_toml,
         validate_version_toml,
     )
-    from gitversions.git.history import Changes, History, Version
+    from gitversions.git.history import History
+    from gitversions.model.version import Changes, Version
     from gitversions.snapshot.hashing import content_hash, scan_source
     from gitversions.store import Artifact, SnapshotResult, Store, resolve_root
 
@@ -51,9 +52,9 @@ _LAZY = {
     "load_config": "formats.config",
     "content_hash": "snapshot.hashing",
     "scan_source": "snapshot.hashing",
-    "Changes": "git.history",
+    "Changes": "model.version",
     "History": "git.history",
-    "Version": "git.history",
+    "Version": "model.version",
     "Problem": "formats.metadata",
     "render_version_toml": "formats.metadata",
     "validate_version_toml": "formats.metadata",

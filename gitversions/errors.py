@@ -37,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gitversions.git.history import Version
+    from gitversions.model.version import Version
 
 __all__ = [
     "AmbiguousRefError",

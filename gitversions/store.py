@@ -51,7 +51,7 @@ from gitversions.formats.metadata import (
     version_record,
 )
 from gitversions.fs.atomic import atomic_write
-from gitversions.git.history import Changes, History, TreeEntry, Version
+from gitversions.git.history import History
 from gitversions.git.repack import auto_repack
 from gitversions.materialize.export import (
     ARCHIVE_SUFFIX,
@@ -67,6 +67,7 @@ from gitversions.materialize.export import (
     write_archive,
 )
 from gitversions.model.ids import validate_name
+from gitversions.model.version import Changes, TreeEntry, Version
 from gitversions.snapshot.hashing import (
     MODE_FILE,
     MODE_LINK,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from gitversions.errors import GitVersionsError
-from gitversions.git.history import History, Version
+from gitversions.git.history import History
 from gitversions.model.paths import VERSION_FILENAME
+from gitversions.model.version import Version
 from gitversions.snapshot.hashing import MODE_LINK
 
 __all__ = ["check_history"]

@@ -136,3 +136,36 @@ def test_the_layout_test_sees_circles_and_dulwich(tmp_path: Path) -> None:
     assert any(
         m.startswith("dulwich") for p in PACKAGE.rglob("*.py") for m in _imports(p)
     )
+
+
+# What each part may import (docs/architecture.md, "Map"): lower layers never
+# import higher ones. git/remote.py is the one exception, named here.
+ALLOWED = {
+    "model": {"errors"},
+    "fs": {"errors"},
+    "merge": set(),
+    "display": set(),
+    "errors": set(),
+    "snapshot": {"errors", "model", "fs"},
+    "formats": {"errors", "model", "fs"},
+    "git": {"errors", "model", "fs", "snapshot", "display"},
+    "materialize": {"errors", "model", "fs", "formats", "snapshot"},
+    "verify": {"errors", "model", "git", "snapshot"},
+}
+EXCEPTIONS = {"gitversions.git.remote": {"store", "materialize"}}
+
+
+def test_lower_layers_never_import_higher_ones() -> None:
+    def part(module: str) -> str:
+        parts = module.split(".")
+        return parts[1] if len(parts) > 1 else parts[0]
+
+    wrong = sorted(
+        (name, dep)
+        for name, deps in _graph().items()
+        for dep in deps
+        if part(name) in ALLOWED
+        and part(dep) != part(name)
+        and part(dep) not in ALLOWED[part(name)] | EXCEPTIONS.get(name, set())
+    )
+    assert wrong == []

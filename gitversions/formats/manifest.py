@@ -33,7 +33,7 @@ from gitversions.errors import GitVersionsError, InputError
 from gitversions.fs.atomic import atomic_write
 
 if TYPE_CHECKING:
-    from gitversions.git.history import Version
+    from gitversions.model.version import Version
     from gitversions.store import Artifact
 
 __all__ = [

@@ -30,9 +30,9 @@ from datetime import datetime
 from typing import Any
 
 from gitversions.errors import MetadataError
-from gitversions.git.history import Changes, Version
 from gitversions.model.ids import MAX_NUMBER, VersionId
 from gitversions.model.paths import VERSION_FILENAME, check_relative_path
+from gitversions.model.version import Changes, Version
 
 __all__ = [
     "VERSION_FILENAME",

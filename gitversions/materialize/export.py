@@ -54,7 +54,7 @@ from gitversions.fs.dirfd import (
     step,
     swap_in,
 )
-from gitversions.git.history import Changes, TreeEntry, Version
+from gitversions.model.version import Changes, TreeEntry, Version
 from gitversions.snapshot.hashing import MODE_EXEC, MODE_LINK
 
 __all__ = [

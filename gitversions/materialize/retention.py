@@ -38,7 +38,7 @@ from gitversions.materialize.export import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from gitversions.git.history import Version
+    from gitversions.model.version import Version
     from gitversions.store import Artifact
 
 __all__ = ["PruneResult", "apply_retention", "prune", "retained"]

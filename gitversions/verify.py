@@ -11,7 +11,9 @@ from gitversions.snapshot.hashing import MODE_LINK
 __all__ = ["check_history"]
 
 
-def check_history(history: History, versions: list[Version]) -> list[str]:
+def check_history(  # noqa: C901 - every check of verify's list, each a few lines
+    history: History, versions: list[Version]
+) -> list[str]:
     """What is wrong in a history: HEAD, ids, tags, content hashes, every object.
 
     Every blob of every version is read (and so checked against its id),

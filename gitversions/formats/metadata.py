@@ -182,7 +182,9 @@ def _check_paths(field: str, value: list[Any], problems: list[Problem]) -> list[
     return paths
 
 
-def _check_version(table: dict[str, Any], problems: list[Problem]) -> None:
+def _check_version(  # noqa: C901 - one flat check per field of SPEC §4, read top to bottom
+    table: dict[str, Any], problems: list[Problem]
+) -> None:
     for key, kind in _VERSION_FIELDS.items():
         where = f"version.{key}"
         if key not in table:

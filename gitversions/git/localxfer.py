@@ -238,7 +238,7 @@ def dependency_order(missing: Missing) -> list[tuple[bytes, list[bytes]]]:
     return ordered
 
 
-def copy_objects(
+def copy_objects(  # noqa: C901, PLR0915 - one crash-safe sequence: link, pack or copy, then fsync, in this order
     source: Repo,
     target: Repo,
     missing: Missing,

@@ -776,7 +776,7 @@ def _format_error(url: str, theirs: str, ours: str) -> RemoteError:
     )
 
 
-def _download(
+def _download(  # noqa: C901, PLR0915 - the two receive paths (local walk, client) share one quarantine and cleanup
     history: History,
     url: str,
     reporter: _Reporter,
@@ -1217,7 +1217,7 @@ def _clear_pack_locks(history: History) -> None:
             leftover.unlink()
 
 
-def push(
+def push(  # noqa: C901, PLR0915 - the push protocol in order: lock, ancestry, objects, refs, tags
     artifact: Artifact,
     target: str | None = None,
     *,

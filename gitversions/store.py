@@ -578,7 +578,7 @@ class Artifact:
         """Check the history and the materialized versions; return every problem.
 
         Every stored tree is checked, reachable or not, by the rules a fetch
-        applies (:func:`~gitversions.history.check_tree_entries`), so what
+        applies (:func:`~gitversions.git.trees.check_tree_entries`), so what
         ``git fsck --strict`` would reject is named here too.
 
         Missing derived data (version tags, ``manifest.toml``) is not damage:

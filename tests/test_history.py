@@ -784,9 +784,7 @@ def test_record_tree_records_a_two_parent_version_git_reads_as_a_merge(
     assert parents.split() == [side.commit, versions[2].commit]
 
 
-def test_record_tree_refuses_a_duplicate_version_id(
-    three, tmp_path: Path
-) -> None:
+def test_record_tree_refuses_a_duplicate_version_id(three, tmp_path: Path) -> None:
     store, versions, _ = three
     history = store.artifact("demo").history
     history.record_tree(versions[0].tree, [versions[2].commit], message="again")

@@ -1,4 +1,4 @@
-"""The one strict tree check (history.check_tree_entries), case by case.
+"""The one strict tree check (git.trees.check_tree_entries), case by case.
 
 Trees are written byte for byte, as a hostile remote could; the rules that are
 git's own (duplicates, order, padded modes) are also put to ``git fsck --strict``,
@@ -15,7 +15,7 @@ import pytest
 from helpers import GIT, run_git
 
 from gitversions.errors import CorruptionError, UnsafePathError
-from gitversions.git.history import check_tree_entries, parse_tree
+from gitversions.git.trees import check_tree_entries, parse_tree
 
 BLOB = hashlib.sha1(b"blob 2\0x\n").hexdigest()
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"

@@ -59,6 +59,7 @@ from gitversions.git.loose import (
     loose_path,
     write_loose,
 )
+from gitversions.git.trees import ALLOWED_MODES, check_tree_entries, parse_tree
 from gitversions.model import graph
 from gitversions.model.ids import (
     HashPrefixRef,
@@ -71,9 +72,6 @@ from gitversions.model.ids import (
 )
 from gitversions.model.paths import (
     MAX_DEPTH,
-    VERSION_FILENAME,
-    check_component,
-    name_key,
 )
 from gitversions.model.version import (
     GIT_SOURCE,
@@ -87,9 +85,6 @@ from gitversions.model.version import (
 )
 from gitversions.snapshot.hashing import (
     CHUNK_SIZE,
-    MODE_EXEC,
-    MODE_FILE,
-    MODE_LINK,
     MODE_TREE,
     FileNode,
     ReadChunk,
@@ -187,9 +182,6 @@ _harden_git_files()  # once, at import
 _STAT_CACHE = "statcache"
 _COMMITS = "commits"
 _CHANGES = "changes"
-_ALLOWED_MODES = {MODE_FILE, MODE_EXEC, MODE_LINK, MODE_TREE}
-_MODE_TEXT = re.compile(rb"[0-7]{1,7}")
-_RESERVED = VERSION_FILENAME.encode()
 
 
 @dataclass(frozen=True)
@@ -770,7 +762,7 @@ class History:
             )
         entries: list[tuple[bytes, int, bytes]] = []
         for name, mode, sha in self.tree_entries(tree):
-            if mode not in _ALLOWED_MODES:
+            if mode not in ALLOWED_MODES:
                 raise UnsafePathError(
                     f"tree {tree}: entry {name!r} has unsupported mode {mode:o}"
                 )
@@ -1579,118 +1571,6 @@ class History:
 
 
 # -- the strict tree check ---------------------------------------------------------
-
-
-def parse_tree(raw: bytes, tree: str, fmt: str) -> list[tuple[bytes, int, str]]:
-    """Parse a tree object's body as ``git fsck --strict`` reads it.
-
-    dulwich's parser keeps one of duplicate names and re-sorts entries; git
-    refuses both, so this parser does too.
-
-    Args:
-        raw: The tree's body, as stored.
-        tree: Its id, for messages.
-        fmt: The object format, ``"sha1"`` or ``"sha256"``.
-
-    Returns:
-        The ``(name, mode, hex id)`` entries in stored order.
-
-    Raises:
-        UnsafePathError: For a duplicate name, entries out of git's order
-            (a directory sorts as if its name ended in ``/``) or a
-            zero-padded mode.
-        CorruptionError: For a tree that cannot be parsed.
-    """
-    width = 32 if fmt == "sha256" else 20
-    entries: list[tuple[bytes, int, str]] = []
-    names: set[bytes] = set()
-    previous = b""
-    pos = 0
-    try:
-        while pos < len(raw):
-            space = raw.index(b" ", pos)
-            nul = raw.index(b"\0", space)
-            text = raw[pos:space]
-            if not _MODE_TEXT.fullmatch(text):
-                raise ValueError(f"mode {text!r} is not octal")
-            mode = int(text, 8)
-            name = raw[space + 1 : nul]
-            sha = raw[nul + 1 : nul + 1 + width]
-            if len(sha) != width:
-                raise ValueError("truncated entry")
-            pos = nul + 1 + width
-            if text.startswith(b"0"):
-                raise UnsafePathError(f"tree {tree}: entry {name!r} has a padded mode")
-            key = name + b"/" if mode == MODE_TREE else name
-            if name in names:
-                raise UnsafePathError(f"tree {tree}: duplicate entry {name!r}")
-            if entries and key <= previous:
-                raise UnsafePathError(f"tree {tree}: entries out of git's order")
-            names.add(name)
-            previous = key
-            entries.append((name, mode, sha.hex()))
-    except ValueError as exc:
-        raise CorruptionError(f"tree {tree} is damaged: {exc}") from exc
-    return entries
-
-
-def check_tree_entries(
-    raw: bytes, tree: str, fmt: str, prefix: str = "", *, top: bool = False
-) -> list[tuple[bytes, int, str]]:
-    """The one strict check of a tree object, used wherever a tree comes in.
-
-    Snapshot, fetch, clone, export and restore all pass every level of a
-    version's tree through here before anything is recorded or written:
-    :func:`parse_tree`'s rules, then every name a safe path component
-    (:func:`check_component`: no ``.``, ``..``, ``.git`` in any spelling,
-    ``/``, NUL or empty name), no two names that a case-insensitive
-    filesystem takes for one (:func:`name_key`: case, Unicode normalization),
-    names in UTF-8, and only file, executable, symlink and directory modes.
-
-    Args:
-        raw: The tree's body, as stored.
-        tree: Its id, for messages.
-        fmt: The object format, ``"sha1"`` or ``"sha256"``.
-        prefix: The tree's path in the version (``""`` or ending in ``/``).
-        top: The tree is a version's root: ``.version.toml`` is reserved.
-
-    Returns:
-        The ``(name, mode, hex id)`` entries in stored order.
-
-    Raises:
-        UnsafePathError: For a tree that may not be recorded or written.
-        CorruptionError: For a tree that cannot be parsed.
-    """
-    entries = parse_tree(raw, tree, fmt)
-    seen: dict[str, bytes] = {}
-    for name, mode, _sha in entries:
-        where = f"{prefix}{name.decode('utf-8', 'replace')}"
-        reason = check_component(name)
-        key = name_key(name)
-        if reason is None and key in seen:
-            twin = seen[key].decode("utf-8", "replace")
-            reason = (
-                f"duplicate name: {twin!r} differs only in letter case or Unicode "
-                "form (one file on macOS or Windows)"
-            )
-        if reason is None and not _is_utf8(name):
-            reason = "name is not UTF-8"
-        if reason is None and mode not in _ALLOWED_MODES:
-            reason = f"unsupported mode {mode:o}"
-        if reason is None and top and name == _RESERVED:
-            reason = "a name reserved for gitversions metadata"
-        if reason:
-            raise UnsafePathError(f"unsafe tree entry {where!r}: {reason}")
-        seen[key] = name
-    return entries
-
-
-def _is_utf8(name: bytes) -> bool:
-    try:
-        name.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _encode_info(info: _CommitInfo) -> str:

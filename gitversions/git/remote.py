@@ -69,7 +69,7 @@ from gitversions.errors import (
     UnsafePathError,
     naming,
 )
-from gitversions.git.history import History, Version, check_tree_entries
+from gitversions.git.history import History, Version
 from gitversions.git.localxfer import Quarantine, copy_objects, missing_objects
 from gitversions.git.transport import (
     build_config,
@@ -79,6 +79,7 @@ from gitversions.git.transport import (
     url_kind,
     with_client,
 )
+from gitversions.git.trees import check_tree_entries
 from gitversions.materialize.export import ExportResult, remove_tree
 from gitversions.model import graph
 from gitversions.model.ids import VersionId

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import threading
 import time
@@ -49,7 +48,7 @@ from gitversions.errors import (
     UnsafePathError,
     naming,
 )
-from gitversions.fs.atomic import fsync_dir, sync, write_all
+from gitversions.fs.atomic import fsync_dir
 from gitversions.fs.lock import held_since
 from gitversions.git.loose import (
     QUARANTINE_PREFIX,
@@ -59,6 +58,7 @@ from gitversions.git.loose import (
     loose_path,
     write_loose,
 )
+from gitversions.git.refs import MAIN, Refs, read_loose_ref
 from gitversions.git.trees import ALLOWED_MODES, check_tree_entries, parse_tree
 from gitversions.model import graph
 from gitversions.model.ids import (
@@ -115,9 +115,6 @@ __all__ = [
     "split_message",
 ]
 
-MAIN = GitRef(b"refs/heads/main")
-TAG_PREFIX = b"refs/tags/"
-_OBJECT_ID = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _T = TypeVar("_T")
 _TAIL_BYTES = 16 << 10  # the end of the index read by a snapshot (~150 versions)
 _DIRECT_READS = 32  # commits read from objects before loading the caches whole
@@ -361,9 +358,7 @@ class History:
         self._versions: dict[str, Version] = {}
         self._recorded: set[str] = set()  # commits this process made: in no cache
         self._direct_reads = 0
-        self._packed_key: tuple[int, int, int] | None = None
-        self._packed_raw = b""
-        self._packed_refs: dict[bytes, bytes] | None = None
+        self.refs = Refs(path, repo)
 
     # -- opening ------------------------------------------------------------
 
@@ -665,11 +660,29 @@ class History:
 
     def head(self) -> str | None:
         """Return the commit ``main`` points at, or None for an empty history."""
-        try:
-            value = self.repo.refs[MAIN]
-        except KeyError:
-            return None
-        return value.decode("ascii")
+        return self.refs.head()
+
+    def packed_refs(self) -> dict[bytes, bytes]:
+        """Every ref in ``packed-refs`` and the object id it names."""
+        return self.refs.packed_refs()
+
+    def tags(self) -> dict[str, str]:
+        """Every tag directly under ``refs/tags/`` and the id it names."""
+        return self.refs.tags()
+
+    def head_target(self) -> str | None:
+        """The ref ``HEAD`` points at (``refs/heads/main`` in a store's history)."""
+        return self.refs.head_target()
+
+    def tag_refs(self) -> dict[str, str]:
+        """Every ref under ``refs/tags/`` (nested ones too) and the id it names."""
+        return self.refs.tag_refs()
+
+    read_loose_ref = staticmethod(read_loose_ref)
+
+    def tag_target(self, version_id: VersionId) -> str | None:
+        """Return the commit the tag of ``version_id`` names, if the tag exists."""
+        return self.refs.tag_target(str(version_id))  # validated: a plain name
 
     def _info(self, commit: str) -> _CommitInfo:
         info = self._infos.get(commit)
@@ -820,113 +833,6 @@ class History:
         )
         return tips
 
-    def _packed_data(self) -> bytes:
-        """The bytes of ``packed-refs``, read again only when it was replaced.
-
-        git and gitversions replace it by rename, so a new file has a new
-        inode. dulwich validates every line of it for each new repository
-        object: with thousands of packed tags that cost more than the rest of
-        a snapshot, so it is read here.
-        """
-        path = self.path / "packed-refs"
-        try:
-            st = os.stat(path)
-        except OSError:
-            self._packed_key, self._packed_raw, self._packed_refs = None, b"", None
-            return b""
-        key = (st.st_ino, st.st_size, st.st_mtime_ns)
-        if key != self._packed_key:
-            try:
-                data = path.read_bytes()
-            except OSError:
-                data = b""
-            self._packed_key, self._packed_raw, self._packed_refs = key, data, None
-        return self._packed_raw
-
-    def _packed_value(self, ref: bytes) -> str | None:
-        """One ref's value in ``packed-refs``, found by one C-speed search.
-
-        A snapshot asks for one or two refs; parsing thousands of lines into a
-        dict for that cost more than the rest of the snapshot.
-        """
-        data = self._packed_data()
-        needle = b" " + ref + b"\n"
-        at = data.find(needle)
-        while at >= 0:
-            value = data[data.rfind(b"\n", 0, at) + 1 : at]
-            if _OBJECT_ID.fullmatch(value):
-                return value.decode("ascii")
-            at = data.find(needle, at + 1)  # a "^peeled" line, or odd
-        return None
-
-    def packed_refs(self) -> dict[bytes, bytes]:
-        """Every ref in ``packed-refs`` and the object id it names."""
-        return dict(self._packed())
-
-    def _packed(self) -> dict[bytes, bytes]:
-        """``packed-refs`` parsed (values that are not object ids skipped)."""
-        data = self._packed_data()
-        if self._packed_refs is None:
-            refs: dict[bytes, bytes] = {}
-            for line in data.split(b"\n"):
-                if line[:1] in (b"", b"#", b"^"):
-                    continue
-                value, _, name = line.partition(b" ")
-                if _OBJECT_ID.fullmatch(value):
-                    refs[name] = value
-            self._packed_refs = refs
-        return self._packed_refs
-
-    def tags(self) -> dict[str, str]:
-        """Return every tag directly under ``refs/tags/`` and the id it names.
-
-        Loose tags are listed before ``packed-refs`` is read, as git and dulwich
-        do, so a concurrent ``gc`` packing them (packed-refs renamed in first,
-        loose files deleted after) never hides one.
-        """
-        loose: dict[str, str] = {}
-        with (
-            contextlib.suppress(OSError),
-            os.scandir(self.path / "refs" / "tags") as it,
-        ):
-            for entry in it:
-                if entry.name.endswith(".lock") or not entry.is_file(
-                    follow_symlinks=False
-                ):
-                    continue
-                value = self.read_loose_ref(entry.path)
-                if value is not None:
-                    loose[entry.name] = value
-        found = {
-            name[len(TAG_PREFIX) :].decode("utf-8", "replace"): value.decode("ascii")
-            for name, value in self._packed().items()
-            if name.startswith(TAG_PREFIX) and b"/" not in name[len(TAG_PREFIX) :]
-        }
-        found.update(loose)
-        return found
-
-    def head_target(self) -> str | None:
-        """The ref ``HEAD`` points at (``refs/heads/main`` in a store's history)."""
-        target = self.repo.refs.get_symrefs().get(GitRef(b"HEAD"))
-        return None if target is None else target.decode("utf-8", "replace")
-
-    def tag_refs(self) -> dict[str, str]:
-        """Every ref under ``refs/tags/`` (nested ones too) and the id it names."""
-        return {
-            ref.decode("utf-8", "replace"): value.decode("ascii", "replace")
-            for ref, value in self.repo.refs.as_dict(GitRef(b"refs/tags/")).items()
-        }
-
-    @staticmethod
-    def read_loose_ref(path: str | Path) -> str | None:
-        """The object id a loose ref file holds, or None (missing, symbolic, odd)."""
-        try:
-            with open(path, "rb") as f:
-                value = f.read(128).strip()
-        except OSError:
-            return None
-        return value.decode("ascii") if _OBJECT_ID.fullmatch(value) else None
-
     def versions(self) -> list[Version]:
         """Return every version reachable from ``main`` or a tag, oldest first."""
         reachable = graph.ancestors(self.parents, self._tips())
@@ -938,19 +844,6 @@ class History:
         """Return the newest version (the one ``main`` names), if any."""
         head = self.head()
         return self.version(head) if head else None
-
-    def tag_target(self, version_id: VersionId) -> str | None:
-        """Return the commit the tag of ``version_id`` names, if the tag exists."""
-        name = str(version_id)  # validated: a plain file name
-        loose = self.path / "refs" / "tags" / name
-        if not loose.exists():
-            return self._packed_value(TAG_PREFIX + name.encode())
-        if (found := self.read_loose_ref(loose)) is not None:
-            return found
-        try:  # a symbolic or odd ref, or a race: let dulwich decide
-            return self.repo.refs[GitRef(TAG_PREFIX + name.encode())].decode("ascii")
-        except KeyError:
-            return None
 
     def resolve(self, ref: Ref | str) -> Version:
         """Return the version a REF names.
@@ -1252,37 +1145,6 @@ class History:
                 if stale(leftover):
                     shutil.rmtree(leftover)
 
-    def _move_main(self, old: str | None, new: str) -> bool:
-        """Compare-and-swap ``main`` from ``old`` to ``new`` (call under the lock).
-
-        git's protocol (see :func:`_ref_lock`): the current value is compared
-        while ``main.lock`` is held, then the lock is renamed over ``main``.
-        (dulwich's ``set_if_equals`` also parses all of ``packed-refs`` on every
-        call, which grows with the history.)
-
-        Returns:
-            False if ``main`` no longer names ``old``.
-
-        Raises:
-            ConflictError: If another writer holds ``main.lock``.
-        """
-        path = self.path / "refs" / "heads" / "main"
-        try:
-            with _ref_lock(path, new) as lock:
-                if path.exists():
-                    current = self.read_loose_ref(path)
-                else:
-                    current = self._packed_value(MAIN)
-                if current != old:
-                    return False
-                os.replace(lock, path)
-        except FileExistsError:
-            raise ConflictError(
-                "refs/heads/main is locked by another writer (main.lock); try again"
-            ) from None
-        fsync_dir(path.parent)
-        return True
-
     def ensure_tag(self, version: Version) -> None:
         """Create the version's tag if it is missing (after a crash).
 
@@ -1295,14 +1157,7 @@ class History:
         Raises:
             ConflictError: If the version's id is taken by another commit.
         """
-        current = self.tag_target(version.id)
-        if current is None:
-            path = self.path / "refs" / "tags" / str(version.id)
-            with _ref_lock(path, version.commit) as lock:
-                if _link_new(lock, path):
-                    fsync_dir(path.parent)
-                    return
-            current = self.tag_target(version.id)  # raced by a plain-git writer
+        current = self.refs.create_tag(str(version.id), version.commit)
         if current != version.commit:
             raise ConflictError(
                 f"version id {version.id} is already taken by commit "
@@ -1432,7 +1287,7 @@ class History:
                 source_label,
                 timestamp,
             )
-            if not self._move_main(head, commit_id):
+            if not self.refs.move_main(head, commit_id):
                 raise ConflictError("refs/heads/main moved while recording; try again")
         except BaseException:
             sink.discard()  # nothing refers to them: leave the store as it was
@@ -1484,7 +1339,7 @@ class History:
             commit_id = self._commit(
                 sink, tree, content, list(parents), message, source_label, timestamp
             )
-            if not self._move_main(head, commit_id):
+            if not self.refs.move_main(head, commit_id):
                 raise ConflictError("refs/heads/main moved while recording; try again")
         except BaseException:
             sink.discard()
@@ -1589,51 +1444,6 @@ def _is_hex_list(value: object) -> bool:
     return isinstance(value, list) and all(
         isinstance(x, str) and x.isalnum() for x in value
     )
-
-
-@contextlib.contextmanager
-def _ref_lock(path: Path, value: str) -> Iterator[Path]:
-    """Take git's lock of a ref: ``<ref>.lock``, created exclusively, holding ``value``.
-
-    The value is fsynced before the lock is yielded, so renaming or linking
-    it into place publishes a complete ref. The lock is removed on exit
-    unless the caller moved it.
-
-    Raises:
-        FileExistsError: If another writer holds the lock.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = path.with_name(path.name + ".lock")
-    fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        try:
-            write_all(fd, value.encode("ascii") + b"\n", lock)
-            sync(fd, lock)
-        finally:
-            os.close(fd)
-        yield lock
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            lock.unlink()
-
-
-def _link_new(source: Path, target: Path) -> bool:
-    """Give ``source`` the name ``target`` unless that exists; True if it did.
-
-    A hardlink never replaces a file. Where hardlinks are not supported (some
-    network or FUSE filesystems), rename as git does, after checking: only a
-    plain-git writer racing inside that check could be replaced (we hold the
-    artifact's lock).
-    """
-    try:
-        os.link(source, target)
-    except FileExistsError:
-        return False
-    except OSError:
-        if target.exists():
-            return False
-        os.replace(source, target)
-    return True
 
 
 def _bulk_decode(

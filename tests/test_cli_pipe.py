@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from helpers import ok, write_tree
 
 from gitversions.cli import cli
-from gitversions.cli import commands as cli_module
+import gitversions.cli as cli_module
 
 PIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports for git in the same place
 OUTPUT = 12_000  # bytes of output: far more than the one-page pipe

@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner
 from helpers import ok, write_tree
 
-from gitversions.cli import cli
 import gitversions.cli as cli_module
+from gitversions.cli import cli
 
 PIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports for git in the same place
 OUTPUT = 12_000  # bytes of output: far more than the one-page pipe

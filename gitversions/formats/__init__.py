@@ -1,1 +1,1 @@
-"""formats."""
+"""Files besides git's: .version.toml, manifest.toml and gitversions.toml."""

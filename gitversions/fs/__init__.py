@@ -1,1 +1,1 @@
-"""fs."""
+"""The filesystem, safely: atomic writes, descriptor-relative writes, locks."""

@@ -143,7 +143,7 @@ def test_the_layout_test_sees_circles_and_dulwich(tmp_path: Path) -> None:
 ALLOWED = {
     "model": {"errors"},
     "fs": {"errors"},
-    "merge": set(),
+    "merge": {"errors", "model", "snapshot"},
     "display": set(),
     "errors": set(),
     "snapshot": {"errors", "model", "fs"},

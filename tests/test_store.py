@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from helpers import fsck, run_git, set_config
 
 import gitversions.git.history
@@ -856,3 +857,47 @@ def test_source_of_a_plain_git_commit_is_not_carried_over(
     result = store.snapshot("skill", src)
     assert result.version.source == "local"
     assert result.version.number == 3
+
+
+# -- a damaged object met by gc or a bundle export: one clear line ---------------
+
+
+@pytest.mark.parametrize("how", ["compressed-bit", "content-bit"])
+@pytest.mark.parametrize(
+    "command", [["gc", "sk"], ["export", "sk", "--format", "bundle"]]
+)
+def test_a_damaged_loose_object_is_reported_not_an_internal_error(
+    tmp_path: Path, how: str, command: list[str]
+) -> None:
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "SKILL.md").write_text("a skill\n")
+    root = tmp_path / "store"
+    store = Store(root)
+    store.snapshot("sk", src)
+    store.close()
+    history = root / "artifacts" / "sk" / "history.git"
+    blob = next(
+        p
+        for p in (history / "objects").glob("??/*")
+        if zlib.decompress(p.read_bytes()).startswith(b"blob ")
+    )
+    blob.chmod(0o644)
+    raw = bytearray(blob.read_bytes())
+    if how == "compressed-bit":
+        raw[len(raw) // 2] ^= 1
+        blob.write_bytes(bytes(raw))
+    else:
+        body = bytearray(zlib.decompress(bytes(raw)))
+        body[-2] ^= 1
+        blob.write_bytes(zlib.compress(bytes(body)))
+    extra = ["--to", str(tmp_path)] if command[0] == "export" else []
+    result = CliRunner().invoke(cli, ["--root", str(root), *command, *extra])
+    assert "internal error" not in result.output, result.output
+    if result.exit_code != 0:
+        assert result.exit_code == 1
+        assert "damaged" in result.output or "does not match" in result.output, (
+            result.output
+        )
+    assert not list(tmp_path.glob(".*.tmp-*"))

@@ -19,6 +19,7 @@ from dulwich.refs import Ref
 
 from gitversions.errors import InputError, naming
 from gitversions.fs.atomic import fsync_dir
+from gitversions.git import translate
 from gitversions.git.history import History, Version
 
 __all__ = ["BUNDLE_SUFFIX", "write_history_bundle"]
@@ -55,15 +56,20 @@ def write_history_bundle(
     capabilities: dict[str, str | None] = (
         {"object-format": "sha256"} if history.format == "sha256" else {}
     )
-    bundle = create_bundle_from_repo(
-        history.repo,
-        refs=refs,
-        version=3 if capabilities else 2,
-        capabilities=capabilities,
-    )
+    with translate("cannot write the bundle"):
+        bundle = create_bundle_from_repo(
+            history.repo,
+            refs=refs,
+            version=3 if capabilities else 2,
+            capabilities=capabilities,
+        )
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
     try:
-        with naming(target), tmp.open("xb") as out:
+        with (
+            translate("cannot write the bundle"),
+            naming(target),
+            tmp.open("xb") as out,
+        ):
             write_bundle(out, bundle)
             out.flush()
             os.fsync(out.fileno())

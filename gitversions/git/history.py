@@ -50,6 +50,7 @@ from gitversions.errors import (
 )
 from gitversions.fs.atomic import fsync_dir
 from gitversions.fs.lock import held_since
+from gitversions.git import translate
 from gitversions.git.loose import (
     QUARANTINE_PREFIX,
     TMP_PREFIX,
@@ -424,13 +425,15 @@ class History:
         """Pack loose objects with deltas (call under the lock); see ``_repack``."""
         from gitversions.git.repack import repack
 
-        return repack(self, everything=everything)
+        with translate("cannot repack"):
+            return repack(self, everything=everything)
 
     def gc(self, *, prune: bool = True) -> RepackStats:
         """Prune old unreachable loose objects, then pack everything (locked)."""
         from gitversions.git.repack import gc
 
-        return gc(self, prune=prune)
+        with translate("cannot gc"):
+            return gc(self, prune=prune)
 
     # -- objects ------------------------------------------------------------
 

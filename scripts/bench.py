@@ -1,6 +1,7 @@
 """Benchmark gitversions against plain git and hashlib on one 10 MB artifact.
 
     .venv/bin/python scripts/bench.py [--quick] [--runs N] [--json] [--compression]
+                                      [--huge]
 
 One artifact is generated in a temporary directory (removed at exit): 10 MiB in
 60 files, text (markdown and JavaScript-like, compressible) and binary (random
@@ -367,7 +368,7 @@ def bench(
         )
     )
     data = {"files": files, "bytes": size, "content_hash": expected, "seed": seed}
-    from bench_scale import bench_scale  # rows P2, P4, P6-P11
+    from bench_scale import bench_scale  # rows P2, P4, P6-P11, P13
 
     results.extend(bench_scale(work, runs, seed, gitversions, git, env, quick))
     from bench_merge import bench_merge  # row P12
@@ -465,6 +466,21 @@ def _compile_package() -> str:
     return f"bytecode of {package} written" if ok else "bytecode: compileall failed"
 
 
+def _huge_only(runs: int, quick: bool) -> int:
+    """Run row P13 alone and print its table."""
+    from bench_scale import bench_huge
+
+    _compile_package()
+    gitversions = shutil.which("gitversions", path=str(Path(sys.executable).parent))
+    git = shutil.which("git")
+    if gitversions is None or git is None:
+        raise RuntimeError("gitversions (beside this Python) and git are needed")
+    with tempfile.TemporaryDirectory(prefix="gitversions-bench-") as tmp:
+        rows = bench_huge(Path(tmp) / "p12", runs, gitversions, git, _env(), quick)
+    print(table(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; always 0 unless it could not run at all."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -477,10 +493,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only row P11: versions/ size and export time per version_compression",
     )
+    parser.add_argument(
+        "--huge",
+        action="store_true",
+        help="only row P13: export, restore and show of one version of "
+        "100,000 files (5,000 with --quick)",
+    )
     args = parser.parse_args(argv)
     runs = args.runs or (3 if args.quick else 5)
     if runs < 1:
         parser.error("--runs must be at least 1")
+    if args.huge:
+        return _huge_only(runs, args.quick)
     if args.compression:
         from bench_scale import bench_compression
 

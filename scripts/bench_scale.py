@@ -1,8 +1,9 @@
-"""Rows P2, P4, P6-P11 of scripts/bench.py: behaviour at scale.
+"""Rows P2, P4, P6-P11, P13 of scripts/bench.py: behaviour at scale.
 
 P11 (``bench_compression``, also alone with ``bench.py --compression``)
 compares ``[storage] version_compression`` none, gzip and bzip2 on the same
-history and prints a table of sizes and export times.
+history and prints a table of sizes and export times. P13 (``bench_huge``, also
+alone with ``bench.py --huge``) times one version of very many small files.
 
 Sizes depend on the mode: --quick (what CI can afford) uses smaller artifacts
 and histories than the full mode; each row says the size it measured.
@@ -29,6 +30,7 @@ BIG_P8 = (1 << 30, 256 << 20)
 SNAPSHOTS_P9 = (2_000, 300)
 WINDOW_P9 = (100, 50)
 VERSIONS_P11 = (20, 4)
+FILES_P13 = (100_000, 5_000)
 
 
 def _pick(sizes: tuple[int, int], quick: bool) -> int:
@@ -86,7 +88,7 @@ def bench_scale(
     env: dict[str, str],
     quick: bool,
 ) -> list[Result]:
-    """Measure P2, P4, P6-P10; return their rows."""
+    """Measure P2, P4, P6-P11, P13; return their rows."""
     results: list[Result] = []
     python = sys.executable
 
@@ -366,7 +368,96 @@ def bench_scale(
         )
     )
     results.extend(bench_compression(work / "p11", runs, seed, quick)[0])
+    results.extend(bench_huge(work / "p12", runs, gitversions, git, env, quick))
     return results
+
+
+def bench_huge(
+    work: Path,
+    runs: int,
+    gitversions: str,
+    git: str,
+    env: dict[str, str],
+    quick: bool,
+) -> list[Result]:
+    """P13: one version of very many small files (100 per directory).
+
+    Everything per version must be linear in its files: ``export`` of the
+    version within 2x a ``restore`` of it (the same files written, plus
+    ``.version.toml``, which lists every path), and ``show`` against git
+    listing the same changes. Whole processes, fresh targets; in full mode
+    (100,000 files) one run after the warm-up, as each takes minutes.
+
+    Args:
+        work: A directory to work in (created).
+        runs: Runs per measurement in quick mode (the median is kept).
+        gitversions: The ``gitversions`` command.
+        git: The ``git`` command.
+        env: The environment of every process.
+        quick: 5,000 files instead of 100,000.
+
+    Returns:
+        The rows for bench.py's table.
+    """
+    files = _pick(FILES_P13, quick)
+    runs = runs if quick else 1
+    src, root = work / "src", work / "store"
+    _many_files(src, files)
+    repo = root / "artifacts" / NAME / "history.git"
+    cli = [gitversions, "--root", str(root)]
+    start = time.perf_counter()
+    _run([*cli, "snapshot", NAME, str(src)], env=env)
+    snapshot_s = time.perf_counter() - start
+    genv = {**env, "GIT_DIR": str(work / "git.git"), "GIT_WORK_TREE": str(src)}
+    start = time.perf_counter()
+    _run([git, "init", "-q", "--bare", str(work / "git.git")], env=env)
+    _run([git, "add", "-A"], env=genv, cwd=src)
+    _run([git, "commit", "-q", "-m", "x"], env=genv, cwd=src)
+    git_s = time.perf_counter() - start
+    shutil.rmtree(src)
+
+    def restore(i: int) -> None:
+        _run([*cli, "restore", NAME, "v1", str(work / f"restored-{i}")], env=env)
+
+    def export(i: int) -> None:
+        _run([*cli, "export", NAME, "v1", "--to", str(work / f"exported-{i}")], env)
+
+    # Nothing is deleted between runs: freeing 100,000 inodes slowed whichever
+    # command ran next, and the alternation gives one side that slot more often.
+    ref_s, our_s = measure(runs, restore, export, lambda _i: os.sync())
+    for i in range(runs + 1):
+        _remove(work / f"restored-{i}")
+        _remove(work / f"exported-{i}")
+    git_show = [git, "--git-dir", str(repo), "show", "--name-status", "main"]
+    show_ref, show_s = measure(
+        runs,
+        lambda _i: _run(git_show, env=env),
+        lambda _i: _run([*cli, "show", NAME], env=env),
+    )
+    return [
+        Result(
+            f"P13 snapshot of {files} files, 100 a directory (process, 1 run)",
+            "git init --bare + add -A + commit",
+            git_s,
+            snapshot_s,
+            float("inf"),
+        ),
+        Result(
+            f"P13 export of a {files}-file version (process)",
+            "restore of the same version",
+            ref_s,
+            our_s,
+            2.0,
+        ),
+        Result(
+            f"P13 show of a {files}-file version (process)",
+            "git show --name-status",
+            show_ref,
+            show_s,
+            float("inf"),
+            limit_s=5.0 if not quick else 1.0,
+        ),
+    ]
 
 
 COMPRESSIONS = (

@@ -38,7 +38,7 @@ status=0
 "$BIN/python" -m pytest --cov=gitversions --cov-branch --cov-report=term-missing \
     --cov-fail-under=90 "$@" || status=$?
 if [ "$status" = 0 ] && [ "${GITVERSIONS_BENCH:-1}" != 0 ]; then
-    step "benchmark, --quick sizes (rows P1-P12; ratios against git)"
+    step "benchmark, --quick sizes (rows P1-P13 of issues 5, 11 and 15; ratios against git)"
     if ! "$BIN/python" scripts/bench.py --quick; then
         printf '\nerror: the benchmark could not run (see above)\n' >&2
         exit 1

@@ -13,7 +13,9 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Collection, Iterable
+import sys
+import threading
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -318,3 +320,26 @@ SPEC_VERSION_FIELDS = [
 ]
 SPEC_CHANGE_FIELDS = ["files_changed", "added", "modified", "deleted", "summary"]
 SPEC_FIELDS = SPEC_VERSION_FIELDS + SPEC_CHANGE_FIELDS
+
+
+def calls_made(work: Callable[[], object]) -> int:
+    """Count the function calls (Python and C) ``work`` makes, in every thread.
+
+    A measure of work that, unlike time, does not depend on the machine's load:
+    tests compare it across input sizes to prove an operation linear.
+    """
+    count = 0
+
+    def hook(_frame: object, event: str, _arg: object) -> None:
+        nonlocal count
+        if event in ("call", "c_call"):
+            count += 1
+
+    threading.setprofile(hook)  # type: ignore[arg-type]
+    sys.setprofile(hook)  # type: ignore[arg-type]
+    try:
+        work()
+    finally:
+        sys.setprofile(None)
+        threading.setprofile(None)  # type: ignore[arg-type]
+    return count

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 import tomlkit
-from helpers import SPEC_FIELDS
+from helpers import SPEC_FIELDS, calls_made
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitversions.errors import MetadataError
 from gitversions.formats.metadata import (
@@ -202,6 +204,92 @@ def test_rendered_files_validate(version: Version, changes: Changes) -> None:
     assert validate_version_toml(text) == []
     data = parse_version_toml(text)
     assert {**data["version"], **data["changes"]} == version_record(version, changes)
+
+
+def tomlkit_render(version: Version, changes: Changes) -> str:
+    """How ``.version.toml`` was rendered before issue 15 (quadratic arrays)."""
+    record = version_record(version, changes)
+    version_keys = ["id", "number", "timestamp", "hash", "commit", "source"]
+    version_keys += ["message", "parent_versions"]
+    change_keys = ["files_changed", "added", "modified", "deleted", "summary"]
+    doc = tomlkit.document()
+    for name, keys in (("version", version_keys), ("changes", change_keys)):
+        table = tomlkit.table()
+        for key in keys:
+            table.add(key, record[key])
+        doc.add(name, table)
+    return tomlkit.dumps(doc)
+
+
+# Quotes, backslashes, every control character, non-ASCII (no lone
+# surrogates: they cannot be written as UTF-8 at all).
+_TRICKY = st.one_of(
+    st.sampled_from(['"', "\\", "'", "\x7f", "\x1b", "\u2028", "é", "日", "😀"]),
+    st.characters(max_codepoint=0x1F),
+    st.characters(codec="utf-8"),
+)
+_TEXT = st.text(_TRICKY, max_size=12)
+_PATHS = st.lists(_TEXT, max_size=6, unique=True).map(sorted)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    message=_TEXT,
+    source=_TEXT,
+    added=_PATHS,
+    modified=_PATHS,
+    deleted=_PATHS,
+)
+def test_render_is_byte_identical_to_tomlkit(
+    message: str,
+    source: str,
+    added: list[str],
+    modified: list[str],
+    deleted: list[str],
+) -> None:
+    version = make_version(message=message, source=source)
+    changes = Changes(tuple(added), tuple(modified), tuple(deleted))
+    text = render_version_toml(version, changes)
+    assert text.encode("utf-8") == tomlkit_render(version, changes).encode("utf-8")
+    data = tomllib.loads(text)
+    assert {**data["version"], **data["changes"]} == version_record(version, changes)
+
+
+def test_render_escapes_every_control_character_as_tomlkit_does() -> None:
+    name = "".join(map(chr, [*range(0x20), 0x7F])) + '"\\é😀'
+    version = make_version(message=name, source=name)
+    changes = Changes(added=(name,), deleted=(name + "x",))
+    text = render_version_toml(version, changes)
+    assert text == tomlkit_render(version, changes)
+    assert '"\\u0000\\u0001' in text
+    assert "\\b\\t\\n\\u000b\\f\\r" in text
+    assert '\\u001f\\u007f\\"\\\\é😀"' in text
+
+
+def _many_changes(count: int) -> Changes:
+    return Changes(
+        added=tuple(sorted(f"dir{i % 7}/file-{i:06}.md" for i in range(count))),
+        deleted=tuple(f"old/gone-{i:06}.md" for i in range(count)),
+    )
+
+
+def test_render_work_grows_linearly_with_the_paths() -> None:
+    # Counted calls (Python and C), not time: a quadratic renderer (tomlkit's
+    # Array.append re-indexes the whole array) makes 4x the paths ~16x the work.
+    version = make_version()
+    small = calls_made(lambda: render_version_toml(version, _many_changes(300)))
+    large = calls_made(lambda: render_version_toml(version, _many_changes(1200)))
+    assert large <= 5 * small
+
+
+def test_parse_and_validate_work_grows_linearly_with_the_paths() -> None:
+    version = make_version()
+    small_text = render_version_toml(version, _many_changes(300))
+    large_text = render_version_toml(version, _many_changes(1200))
+    small = calls_made(lambda: validate_version_toml(small_text))
+    large = calls_made(lambda: validate_version_toml(large_text))
+    assert validate_version_toml(large_text) == []
+    assert large <= 5 * small
 
 
 def test_summary_of_no_changes() -> None:

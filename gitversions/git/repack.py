@@ -65,9 +65,11 @@ AUTO_PACKS = 8  # packs before they are merged into one
 # Sampled directories (git samples "17" alone; 16 are steadier for few objects).
 _FANOUT = tuple(f"1{d}" for d in "0123456789abcdef")
 GRACE_SECONDS = 14 * 24 * 3600
-# Delta pre-filter (see similar()): sizes up to _SMALL are always tried.
+# Delta pre-filter (see similar()): sizes up to _SMALL are sampled with shorter
+# needles and a looser bar, as one edited tree entry spoils a larger share.
 _SMALL = 8 << 10
 _NEEDLE = 32
+_SMALL_NEEDLE = 12
 _SAMPLE_EVERY = 4 << 10
 _MIN_SAMPLES = 64
 _MAX_SAMPLES = 4096
@@ -199,26 +201,32 @@ def similar(base: bytes, target: bytes) -> bool:
     dulwich's ``create_delta`` costs about (bytes of ``target`` found nowhere in
     ``base``) x (size of ``base``): a millisecond for a one-line edit of a
     4 MiB file, but minutes for two unrelated multi-MB blobs of one file name
-    (a regenerated image). So a delta is only attempted when slices taken
-    evenly across ``target`` (one per 4 KiB, at least 64) nearly all occur in
-    ``base`` (each test is a C-speed ``bytes.find``, first near the slice's
-    expected place), and the unmatched bytes they suggest keep one attempt
-    within :data:`_DELTA_BUDGET`.
+    (a regenerated image), and still ~50 ms for two unrelated 4 KiB trees (the
+    same directory name in many places of a big tree: tried against a window of
+    ten, it made a snapshot's repack quadratic in the files per directory). So a
+    delta is only attempted when slices taken evenly across ``target`` (one per
+    4 KiB, at least 64) nearly all occur in ``base`` (each test is a C-speed
+    ``bytes.find``, first near the slice's expected place), and the unmatched
+    bytes they suggest keep one attempt within :data:`_DELTA_BUDGET`. Up to
+    :data:`_SMALL`, slices are shorter and a quarter may miss: a tree with a few
+    changed entries still deltas, sibling trees and random data do not.
     """
-    if len(target) <= _SMALL or len(base) <= _SMALL:
-        return True  # quadratic in tiny sizes is still tiny
+    if len(target) <= _MIN_DELTA:
+        return True  # never deltified anyway (see _deltas)
+    small = len(target) <= _SMALL or len(base) <= _SMALL
+    needle = _SMALL_NEEDLE if small else _NEEDLE
     samples = min(max(len(target) // _SAMPLE_EVERY, _MIN_SAMPLES), _MAX_SAMPLES)
-    step = (len(target) - _NEEDLE) // (samples - 1)
-    allowed = samples // 16
+    step = (len(target) - needle) // (samples - 1)
+    allowed = samples // 4 if small else samples // 16
     near = _NEAR + abs(len(base) - len(target))
     missing = 0
     for i in range(samples):
         start = i * step
-        needle = target[start : start + _NEEDLE]
+        piece = target[start : start + needle]
         guess = start * len(base) // len(target)
-        if base.find(needle, max(0, guess - near), guess + near + _NEEDLE) >= 0:
+        if base.find(piece, max(0, guess - near), guess + near + needle) >= 0:
             continue
-        if base.find(needle) >= 0:
+        if base.find(piece) >= 0:
             continue
         missing += 1
         # The first miss is the edit itself; each further one may hide up to

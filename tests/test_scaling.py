@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from helpers import calls_made, write_tree
 
-from gitversions import _repack
+from gitversions.git import repack as _repack
 from gitversions.store import Store
 
 SIZES = (60, 120, 240)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,25 +41,12 @@ WRITES = [
 
 
 @pytest.fixture
-def readonly_store(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {proc.stderr.strip()}")
-    try:
-        _make_store(mount / "store", tmp_path / "src", versions=3).close()
-        _write_files(tmp_path / "src", 7)
-        remount = ["mount", "-o", "remount,ro", str(mount)]
-        subprocess.run(remount, check=True, capture_output=True)
-        yield mount, tmp_path
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+def readonly_store(tmp_path: Path, mount: Callable[[str], Path]) -> tuple[Path, Path]:
+    disk = mount("size=16m")
+    _make_store(disk / "store", tmp_path / "src", versions=3).close()
+    _write_files(tmp_path / "src", 7)
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+    return disk, tmp_path
 
 
 def _gv(root: Path, args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
@@ -72,8 +59,8 @@ def _gv(root: Path, args: list[str], tmp: Path) -> subprocess.CompletedProcess[s
 def test_a_read_only_store_reads_and_refuses_writes_in_one_line(
     readonly_store: tuple[Path, Path], figures: collections.Counter[str]
 ) -> None:
-    mount, tmp = readonly_store
-    root = mount / "store"
+    disk, tmp = readonly_store
+    root = disk / "store"
     before = listing_of(root)
     for args in READS:
         proc = _gv(root, args, tmp)
@@ -88,6 +75,6 @@ def test_a_read_only_store_reads_and_refuses_writes_in_one_line(
         assert "Read-only file system" in lines[0], (args, proc.stderr)
         figures["read-only store: writing commands refused in one line"] += 1
     assert listing_of(root) == before
-    subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
+    subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
     _check_whole(root)
     shutil.rmtree(tmp / "out", ignore_errors=True)

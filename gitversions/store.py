@@ -78,7 +78,7 @@ from gitversions.snapshot.hashing import (
     hash_blob_file,
     scan_source,
 )
-from gitversions.verify import check_history
+from gitversions.verify import Problem, check_history
 
 _log = logging.getLogger("gitversions")
 
@@ -246,6 +246,19 @@ class Artifact:
         single = len(entries) == 1 and "/" not in entries[0].path
         return "file" if single and entries[0].mode != MODE_LINK else "dir"
 
+    def first_parent(self, version: Version) -> Version | None:
+        """The version ``version`` was made from (its first parent), if any."""
+        return self.history.first_parent(version)
+
+    def summary(self) -> dict[str, Any]:
+        """``{"name", "versions", "latest"}``: what ``list`` shows of it."""
+        latest = self.history.latest()
+        return {
+            "name": self.name,
+            "versions": len(self.versions()),
+            "latest": str(latest.id) if latest else None,
+        }
+
     def diff(self, old: Version | None, new: Version) -> Changes:
         """The changes from ``old`` to ``new``."""
         return self.history.changes(old, new)
@@ -320,8 +333,23 @@ class Artifact:
                 which keeps exports incremental and fast).
 
         Returns:
-            What was written.
+            What was written, and where (``target``).
         """
+        result = self._export(refs, to=to, fmt=fmt, progress=progress, repair=repair)
+        if result.target is None:
+            bundle = fmt == "bundle"
+            result.target = to or (self.home if bundle else self.versions_dir)
+        return result
+
+    def _export(
+        self,
+        refs: Sequence[str],
+        *,
+        to: Path | None,
+        fmt: Format | Literal["bundle"],
+        progress: Callable[[Version], None] | None,
+        repair: bool,
+    ) -> ExportResult:
         chosen = [self.resolve(r) for r in refs] if refs else self.versions()
         if fmt == "bundle":
             from gitversions.git.bundle import BUNDLE_SUFFIX, write_history_bundle
@@ -574,7 +602,7 @@ class Artifact:
         materializer = self.materializer()
         return materializer.is_intact(newest) and materializer.latest_is(newest)
 
-    def verify(self) -> list[str]:
+    def verify(self) -> list[Problem]:
         """Check the history and the materialized versions; return every problem.
 
         Every stored tree is checked, reachable or not, by the rules a fetch
@@ -584,17 +612,22 @@ class Artifact:
         Missing derived data (version tags, ``manifest.toml``) is not damage:
         :meth:`pending` lists it. Holds the lock shared, so that no prune,
         export or fetch changes ``versions/`` or the history while it reads.
+
+        Returns:
+            The problems, each a :class:`~gitversions.verify.Problem` (text
+            naming the artifact) that says whether it is in the history or in
+            the materialized versions, which ``verify --repair`` rewrites.
         """
         with self.reading():
             return self._verify()
 
-    def _verify(self) -> list[str]:
+    def _verify(self) -> list[Problem]:
         problems: list[str] = []
         try:
             history = self.history
             versions = history.versions()
         except GitVersionsError as exc:
-            return [f"{self.name}: {exc}"]
+            return [Problem(f"{self.name}: {exc}", "history")]
         problems.extend(f"{self.name}: {p}" for p in check_history(history, versions))
         # Every stored tree, as git fsck --strict: one no version names counts too.
         problems.extend(f"{self.name}: {p}" for p in history.unsafe_trees())
@@ -613,13 +646,15 @@ class Artifact:
                 for v in versions
                 if derived.get(v.commit) != v.id
             )
+        found = [Problem(p, "history") for p in problems]
         try:
-            problems.extend(
-                f"{self.name}: {p}" for p in self._check_versions_dir(versions)
+            found.extend(
+                Problem(f"{self.name}: {p}", "versions")
+                for p in self._check_versions_dir(versions)
             )
         except GitVersionsError as exc:
-            problems.append(f"{self.name}: versions/: {exc}")
-        return problems
+            found.append(Problem(f"{self.name}: versions/: {exc}", "versions"))
+        return found
 
     def _check_versions_dir(self, versions: list[Version]) -> list[str]:
         if not self.versions_dir.is_dir():

@@ -8,7 +8,25 @@ from gitversions.model.paths import VERSION_FILENAME
 from gitversions.model.version import Version
 from gitversions.snapshot.hashing import MODE_LINK
 
-__all__ = ["check_history"]
+__all__ = ["Problem", "check_history"]
+
+
+class Problem(str):
+    """One thing ``verify`` found wrong: its text, and the part it is in.
+
+    A ``str`` (so it prints, compares and serializes as its text), with
+    ``part``: ``"history"`` (objects, refs, ids: only a clone or a backup
+    mends those) or ``"versions"`` (materialized copies: ``verify --repair``
+    rewrites them from the history).
+    """
+
+    part: str
+
+    def __new__(cls, text: str, part: str) -> Problem:
+        """A problem ``text`` in ``part``."""
+        problem = super().__new__(cls, text)
+        problem.part = part
+        return problem
 
 
 def check_history(  # noqa: C901 - every check of verify's list, each a few lines

@@ -901,3 +901,34 @@ def test_a_damaged_loose_object_is_reported_not_an_internal_error(
             result.output
         )
     assert not list(tmp_path.glob(".*.tmp-*"))
+
+
+# -- what the command line shows is the library's (issue 10) -----------------------
+
+
+def test_the_library_gives_what_list_diff_export_and_verify_show(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "SKILL.md").write_text("one\n")
+    store = Store(tmp_path / "store")
+    first = store.snapshot("sk", src).version
+    (src / "SKILL.md").write_text("two\n")
+    second = store.snapshot("sk", src).version
+    artifact = store.artifact("sk")
+    assert artifact.summary() == {"name": "sk", "versions": 2, "latest": str(second.id)}
+    assert artifact.first_parent(second) == first
+    assert artifact.first_parent(first) is None
+    assert artifact.export().target == artifact.versions_dir
+    out = tmp_path / "out"
+    assert artifact.export(to=out).target == out
+    assert artifact.export(fmt="bundle").target == artifact.home
+    # Damage a materialized copy: the problem says it is in versions/.
+    copy = artifact.versions_dir / str(second.id) / "SKILL.md"
+    copy.chmod(0o644)
+    copy.write_text("edited by hand\n")
+    problems = artifact.verify()
+    assert problems and {p.part for p in problems} == {"versions"}
+    assert all(isinstance(p, str) and p.startswith("sk: ") for p in problems)
+    store.close()

@@ -28,6 +28,7 @@ from gitversions.errors import UnfinishedError
 if TYPE_CHECKING:
     from gitversions.materialize.export import Format
     from gitversions.store import Artifact
+    from gitversions.verify import Problem
 
 
 @click.command(context_settings=CONTEXT)
@@ -120,15 +121,7 @@ def list_(env: Env) -> None:
     rows: list[dict[str, Any]] = []
     for name in env.store.names():
         artifact = env.store.artifact(name)
-        versions = artifact.versions()
-        latest = artifact.history.latest()
-        rows.append(
-            {
-                "name": name,
-                "versions": len(versions),
-                "latest": str(latest.id) if latest else None,
-            }
-        )
+        rows.append(artifact.summary())
         artifact.close()
     if env.json:
         env.emit_rows(rows)
@@ -210,7 +203,7 @@ def diff(env: Env, name: str, ref: str, ref2: str | None, patch: bool) -> None:
     artifact = _artifact(env, name)
     if ref2 is None:
         new = artifact.resolve(ref)
-        old = artifact.history.first_parent(new)
+        old = artifact.first_parent(new)
     else:
         old, new = artifact.resolve(ref), artifact.resolve(ref2)
     changes = artifact.diff(old, new)
@@ -301,7 +294,7 @@ def export(
             progress=tick,
             repair=repair,
         )
-    target = to or (artifact.home if fmt == "bundle" else artifact.versions_dir)
+    target = result.target
     if env.json:
         env.emit(
             {
@@ -381,7 +374,7 @@ def verify(env: Env, name: str | None, repair: bool) -> None:
       gitversions verify canvas-design --repair
     """
     names = [name] if name is not None else env.store.names()
-    report: dict[str, list[str]] = {}
+    report: dict[str, list[Problem]] = {}
     notes: dict[str, list[str]] = {}
     for each in names:
         artifact = env.store.existing(each)
@@ -415,7 +408,7 @@ def verify(env: Env, name: str | None, repair: bool) -> None:
                 "next export restores it"
             )
     if bad:
-        if any("versions/" in p for problems in bad.values() for p in problems):
+        if any(p.part == "versions" for problems in bad.values() for p in problems):
             env.info(
                 "hint: `gitversions verify NAME --repair` or `gitversions export "
                 "NAME --repair` rewrites damaged materialized versions from the "

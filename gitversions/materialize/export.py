@@ -144,12 +144,16 @@ class VersionReader(Protocol):
 
 @dataclass
 class ExportResult:
-    """What an export did: versions written, versions already intact, archives."""
+    """What an export did: versions written, versions already intact, archives.
+
+    ``target`` is the directory written into (set by the store).
+    """
 
     written: list[str] = field(default_factory=list)
     intact: list[str] = field(default_factory=list)
     latest: str | None = None
     pruned: list[str] = field(default_factory=list)
+    target: Path | None = None
 
 
 def render_for(reader: VersionReader, version: Version) -> str:

@@ -19,8 +19,8 @@ from dulwich.refs import Ref
 
 from gitversions.errors import InputError, naming
 from gitversions.fs.atomic import fsync_dir
-from gitversions.git import translate
 from gitversions.git.history import History, Version
+from gitversions.git.translate import translate
 
 __all__ = ["BUNDLE_SUFFIX", "write_history_bundle"]
 

@@ -50,7 +50,6 @@ from gitversions.errors import (
 )
 from gitversions.fs.atomic import fsync_dir
 from gitversions.fs.lock import held_since
-from gitversions.git import translate
 from gitversions.git.loose import (
     QUARANTINE_PREFIX,
     TMP_PREFIX,
@@ -60,6 +59,7 @@ from gitversions.git.loose import (
     write_loose,
 )
 from gitversions.git.refs import MAIN, Refs, read_loose_ref
+from gitversions.git.translate import translate
 from gitversions.git.trees import ALLOWED_MODES, check_tree_entries, parse_tree
 from gitversions.model import graph
 from gitversions.model.ids import (

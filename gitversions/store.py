@@ -61,6 +61,7 @@ from gitversions.materialize.export import (
     Format,
     Materializer,
     archive_version_id,
+    finish_killed_restore,
     remove_tree,
     restore_content,
     stored_form,
@@ -427,9 +428,13 @@ class Artifact:
         self.store.check_destination(dest)
         if into_dir:
             dest.mkdir(parents=True, exist_ok=True)  # only once the checks passed
+        kind = self.kind()
+        if kind == "dir" and dest.parent.is_dir():
+            # First finish a restore killed here: its old copy's .git and
+            # excluded files go back into DEST before anything is checked.
+            finish_killed_restore(dest, self.store.config.exclude)
         # What is checked below is what may be replaced: nothing swapped in later.
         checked = _lstat(dest)
-        kind = self.kind()
         target = dest
         if kind == "file" and dest.is_dir() and not dest.is_symlink():
             entries = list(self.history.iter_tree(version.tree))
@@ -440,7 +445,14 @@ class Artifact:
         if kind == "dir" and dest.is_dir() and not dest.is_symlink():
             keep = self._carried_over(version, dest, force=force)
         written = restore_content(
-            self.history, version, kind, dest, keep, checked=True, expect=checked
+            self.history,
+            version,
+            kind,
+            dest,
+            keep,
+            exclude=self.store.config.exclude,
+            checked=True,
+            expect=checked,
         )
         return version, written
 

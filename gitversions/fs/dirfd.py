@@ -38,6 +38,7 @@ from gitversions.errors import UnsafePathError
 
 __all__ = [
     "TreeBuilder",
+    "carry_over",
     "clear_dir",
     "exchange_at",
     "lstat_at",
@@ -374,7 +375,7 @@ def swap_in(
             exchange_at(parent_fd, new, target)  # undo: put back what was there
         raise
     if keep and stat.S_ISDIR(old.st_mode):
-        _carry_over(parent_fd, gone, old, target, new_st, keep)
+        carry_over(parent_fd, gone, old, target, new_st, keep)
     remove_at(parent_fd, gone, expect=old)
 
 
@@ -398,7 +399,7 @@ def _check_names(
         )
 
 
-def _carry_over(
+def carry_over(
     parent_fd: int,
     gone: str,
     old: os.stat_result,

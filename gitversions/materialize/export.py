@@ -47,6 +47,7 @@ from gitversions.formats.metadata import VERSION_FILENAME, render_version_toml
 from gitversions.fs.atomic import atomic_write, fsync_dir, sync, write_all
 from gitversions.fs.dirfd import (
     TreeBuilder,
+    carry_over,
     lstat_at,
     opened_dir,
     remove_at,
@@ -55,7 +56,7 @@ from gitversions.fs.dirfd import (
     swap_in,
 )
 from gitversions.model.version import Changes, TreeEntry, Version
-from gitversions.snapshot.hashing import MODE_EXEC, MODE_LINK
+from gitversions.snapshot.hashing import MODE_EXEC, MODE_LINK, excluded_paths
 
 __all__ = [
     "LATEST",
@@ -66,8 +67,10 @@ __all__ = [
     "VersionReader",
     "archive_version_id",
     "clean_stale_siblings",
+    "finish_killed_restore",
     "latest_name",
     "remove_tree",
+    "restore_content",
     "stored_form",
     "write_archive",
     "write_content",
@@ -1047,14 +1050,25 @@ def _pid_alive(pid: int) -> bool:
 INCOMPLETE = ".gitversions-incomplete"
 
 
-def clean_stale_siblings(parent_fd: int, name: str) -> list[str]:
-    """Remove temporaries a killed restore of ``name`` left beside it.
+def clean_stale_siblings(
+    parent_fd: int, dest: Path, exclude: Sequence[str] | None = None
+) -> list[str]:
+    """Finish or remove what a killed restore of ``dest`` left beside it.
+
+    ``parent_fd`` is ``dest``'s parent directory, opened.
 
     Only ``.<name>.tmp-<pid>-<rand>`` entries whose process is gone are
-    removed, and of directories only incomplete ones (see :data:`INCOMPLETE`):
-    any other may hold the only copy of the previous content and is left.
+    touched. A file, an empty directory or one still marked
+    :data:`INCOMPLETE` (a new copy being written) is removed. Any other
+    directory was complete: it holds either the new copy, killed just before
+    its exchange, or DEST's old copy, killed just after it. With ``exclude``
+    given (a directory restore) and DEST a directory, what the old copy holds
+    that no snapshot records (``.git``, paths ``exclude`` matches) and DEST
+    lacks is carried into DEST, as the killed restore was doing, and the copy
+    is removed; otherwise it is left.
     """
-    removed: list[str] = []
+    done: list[str] = []
+    name = dest.name
     prefix = f".{name}{TMP_MARK}"
     with os.scandir(parent_fd) as entries:
         names = [e.name for e in entries if e.name.startswith(prefix)]
@@ -1069,10 +1083,20 @@ def clean_stale_siblings(parent_fd: int, name: str) -> list[str]:
             with opened_dir(each, dir_fd=parent_fd) as fd, os.scandir(fd) as inside:
                 held = {entry.name for entry in inside}
             if held and INCOMPLETE not in held:
-                continue
+                into = lstat_at(parent_fd, name)
+                if exclude is None or into is None or not stat.S_ISDIR(into.st_mode):
+                    continue
+                keep = excluded_paths(dest.parent / each, exclude)
+                carry_over(parent_fd, each, st, name, into, keep)
         remove_at(parent_fd, each, expect=st)
-        removed.append(each)
-    return removed
+        done.append(each)
+    return done
+
+
+def finish_killed_restore(dest: Path, exclude: Sequence[str]) -> list[str]:
+    """:func:`clean_stale_siblings` for a directory restore of ``dest``."""
+    with opened_dir(dest.parent, follow=True) as parent_fd:
+        return clean_stale_siblings(parent_fd, dest, exclude)
 
 
 def restore_content(
@@ -1082,6 +1106,7 @@ def restore_content(
     dest: Path,
     keep: Sequence[str] = (".git",),
     *,
+    exclude: Sequence[str] = (),
     checked: bool = False,
     expect: os.stat_result | None = None,
 ) -> Path:
@@ -1099,6 +1124,8 @@ def restore_content(
             file, the file to replace or a directory to write it into.
         keep: Paths of a directory ``dest`` (relative) carried over into the
             new copy: its ``.git`` and whatever snapshots exclude.
+        exclude: The store's exclude patterns, to finish what a killed
+            restore left (see :func:`clean_stale_siblings`).
         checked: The caller checked ``dest`` (found ``expect`` there):
             replace only that, and refuse if anything else is there now.
         expect: ``lstat`` of ``dest`` when it was checked (None: nothing).
@@ -1121,7 +1148,7 @@ def restore_content(
             raise DestinationError(f"{dest} is a directory, not a file")
         dest.parent.mkdir(parents=True, exist_ok=True)
         with opened_dir(dest.parent, follow=True) as parent_fd:
-            clean_stale_siblings(parent_fd, dest.name)
+            clean_stale_siblings(parent_fd, dest)
         mode = 0o755 if entry.mode == MODE_EXEC else 0o644
         atomic_write(dest, reader.iter_blob(entry.blob), mode)
         return dest
@@ -1132,7 +1159,7 @@ def restore_content(
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
     with opened_dir(dest.parent, follow=True) as parent_fd:
-        clean_stale_siblings(parent_fd, dest.name)
+        clean_stale_siblings(parent_fd, dest, exclude)
         old = lstat_at(parent_fd, dest.name)
         if old is not None and not stat.S_ISDIR(old.st_mode):
             raise DestinationError(f"{dest} exists and is not a directory")

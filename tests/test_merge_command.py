@@ -151,7 +151,7 @@ def test_dry_run_writes_nothing(pair, tmp_path: Path):
     artifact = pair[0]
     diverge(pair, tmp_path, EDIT_OURS, EDIT_THEIRS)
     before = listing_of(artifact.store.root)
-    preview = merge(artifact, dry_run=True)
+    preview = artifact.merge(dry_run=True)
     assert listing_of(artifact.store.root) == before
     assert preview.outcome == "merged" and preview.dry_run
     done = merge(artifact)
@@ -196,6 +196,7 @@ def test_cli_outcomes_and_json(pair, tmp_path: Path, invoke):
     _ours, theirs = diverge(pair, tmp_path, EDIT_OURS, EDIT_THEIRS)
     dry = invoke("merge", "skill", "--dry-run")
     assert dry.exit_code == 0 and "would merge" in dry.stdout
+    assert "merged" not in dry.stdout
     data = json.loads(invoke("--json", "merge", "skill", "origin").stdout)
     assert set(data) == {"outcome", "base", "ours", "theirs", "version", "files"}
     assert data["outcome"] == "merged" and data["theirs"] == str(theirs.id)

@@ -71,12 +71,15 @@ def merge(
     if env.json:
         env.emit(result.to_json())
     else:
-        would = "would " if dry_run else ""
+        ff, merged = (
+            ("would fast-forward", "would merge")
+            if dry_run
+            else ("fast-forwarded", "merged")
+        )
         text = {
             "up-to-date": f"already up to date with {result.theirs}",
-            "fast-forward": f"{would}fast-forward {result.ours} to {result.theirs}",
-            "merged": f"{would}merge {result.theirs} into {result.ours}: "
-            f"{result.version}",
+            "fast-forward": f"{ff} {result.ours} to {result.theirs}",
+            "merged": f"{merged} {result.theirs} into {result.ours}: {result.version}",
             "conflict": f"merging {result.theirs} into {result.ours} conflicts; "
             "nothing was recorded",
         }[result.outcome]

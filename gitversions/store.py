@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from gitversions.display import quote_path
 from gitversions.errors import (
@@ -80,6 +80,9 @@ from gitversions.snapshot.hashing import (
     scan_source,
 )
 from gitversions.verify import Problem, check_history
+
+if TYPE_CHECKING:
+    from gitversions.merging import MergeResult
 
 _log = logging.getLogger("gitversions")
 
@@ -613,6 +616,22 @@ class Artifact:
             return True
         materializer = self.materializer()
         return materializer.is_intact(newest) and materializer.latest_is(newest)
+
+    def merge(
+        self,
+        ref: str | None = None,
+        *,
+        message: str | None = None,
+        no_ff: bool = False,
+        dry_run: bool = False,
+        favor: Literal["ours", "theirs"] | None = None,
+    ) -> MergeResult:
+        """Merge REF into ``main``; see :func:`gitversions.merging.merge`."""
+        from gitversions.merging import merge
+
+        return merge(
+            self, ref, message=message, no_ff=no_ff, dry_run=dry_run, favor=favor
+        )
 
     def verify(self) -> list[Problem]:
         """Check the history and the materialized versions; return every problem.

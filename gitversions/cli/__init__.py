@@ -4,14 +4,15 @@
   place where errors become messages and exit statuses;
 - :mod:`.commands`: commands on versions (snapshot, log, show, diff, export,
   restore, verify, prune, gc, hash) and SkillMeat imports;
-- :mod:`.remote`: push, fetch, clone and ``remote``.
+- :mod:`.remote`: push, fetch, clone and ``remote``;
+- :mod:`.merging`: merge.
 
 Every command is registered here, explicitly, so this file is the list of them.
 """
 
 from __future__ import annotations
 
-from gitversions.cli import commands, remote
+from gitversions.cli import commands, merging, remote
 from gitversions.cli.base import cli, main
 
 __all__ = ["cli", "main"]
@@ -36,5 +37,6 @@ for _command in (
     remote.fetch,
     remote.clone,
     remote.remote,
+    merging.merge,
 ):
     cli.add_command(_command)

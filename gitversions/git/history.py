@@ -26,7 +26,7 @@ import shutil
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -1118,6 +1118,21 @@ class History:
         """
         return graph.merge_bases(self.parents, a, b)
 
+    def remote_mains(self) -> dict[str, str]:
+        """The remote lines a fetch keeps: remote name -> commit of its main."""
+        return self.refs.remote_mains()
+
+    def sha256_of_blob(self, blob: str) -> str:
+        """Return a stored blob's SHA-256 git id (its own id in a SHA-256 history)."""
+        if self.format == "sha256":
+            return blob
+        self._load_sha256()
+        known = self._sha256.get(blob)
+        if known is None:
+            known = hash_object("sha256", b"blob", self.read_blob(blob)).hex()
+            self.remember_sha256(blob, known)
+        return known
+
     # -- writing ------------------------------------------------------------
 
     def clear_stale_locks(self, *, failed: bool = False) -> None:
@@ -1167,12 +1182,19 @@ class History:
                 f"{current}; refusing to create a duplicate"
             )
 
-    def ensure_tags(self, *, full: bool = False) -> list[Version]:
+    def ensure_tags(
+        self, *, full: bool = False, tip: str | None = None
+    ) -> list[Version]:
         """Tag every version reachable from ``main`` that has no tag yet.
 
         Commits made with plain git and pushed into the repository arrive
         without tags; the walk stops at commits already tagged correctly,
         unless ``full`` (then every version is checked). Call under the lock.
+
+        Args:
+            full: Check every version, not only down to the first tagged one.
+            tip: Walk from this commit instead of ``main`` (the other side of
+                a merge, whose versions arrive untagged from a fetch).
 
         Returns:
             The versions tagged now.
@@ -1180,7 +1202,7 @@ class History:
         Raises:
             ConflictError: If a version's id is taken by another commit.
         """
-        head = self.head()
+        head = self.head() if tip is None else tip
         tagged: list[Version] = []
 
         def step(commit: str) -> tuple[str, ...]:
@@ -1348,6 +1370,36 @@ class History:
             sink.discard()
             raise
         return self._recorded_version(commit_id, content)
+
+    def write_objects(self, objects: Iterable[tuple[bytes, bytes]]) -> list[str]:
+        """Store ``(kind, body)`` objects that are missing, durably (hold the lock).
+
+        For content built rather than scanned (a merge's blobs and trees):
+        each object file and its directories are fsynced before this returns,
+        so a ref may name them next.
+
+        Returns:
+            The ids of the objects written now (those already stored are not).
+        """
+        sink = _StoreSink(self)
+        try:
+            for kind, body in objects:
+                storage = hash_object(self.algorithms[-1], kind, body)
+                if not self.has_object(storage.hex()):
+                    raw = write_loose(
+                        self.objects_dir,
+                        self.algorithms[-1],
+                        kind,
+                        len(body),
+                        iter((body,)),
+                        synced_dirs=sink.dirs,
+                    )
+                    sink.written.append(raw)
+            sink.sync()
+        except BaseException:
+            sink.discard()
+            raise
+        return [raw.hex() for raw in sink.written]
 
     def _recorded_version(self, commit_id: str, content: str) -> Version:
         """What follows ``main`` moving to a new commit: the caches and its tag."""

@@ -164,6 +164,16 @@ class Refs:
         except KeyError:
             return None
 
+    def remote_mains(self) -> dict[str, str]:
+        """Every fetched remote line: ``refs/remotes/<remote>/main`` by remote."""
+        prefix = b"refs/remotes/"
+        found: dict[str, str] = {}
+        for ref, value in self.repo.refs.as_dict(GitRef(prefix)).items():
+            remote, slash, branch = ref.partition(b"/")
+            if slash and branch == b"main":
+                found[remote.decode("utf-8", "replace")] = value.decode("ascii")
+        return dict(sorted(found.items()))
+
     def move_main(self, old: str | None, new: str) -> bool:
         """Compare-and-swap ``main`` from ``old`` to ``new`` (call under the lock).
 

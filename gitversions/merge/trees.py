@@ -53,6 +53,7 @@ __all__ = [
 Entry = tuple[int, str]
 Tree = Mapping[str, Entry]
 Status = Literal["ours", "theirs", "both", "merged", "conflict"]
+Favor = Literal["ours", "theirs"]
 
 # The kinds git names in "CONFLICT (<kind>)", and the two only gitversions has.
 GIT_KINDS = frozenset(
@@ -163,8 +164,10 @@ class _Merger:
         read: Callable[[str], bytes],
         hash_blob: Callable[[bytes], str],
         labels: tuple[str, str, str],
+        favor: Favor | None = None,
     ) -> None:
         self.trees = trees
+        self.favor = favor
         self.read = read
         self.hash_blob = hash_blob
         self.labels = labels  # base, ours, theirs
@@ -278,11 +281,15 @@ class _Merger:
             return clean, (mode, b[1]), detail
         if b[1] == o_id:
             return clean, (mode, a[1]), detail
+        if self.favor is not None and not _is_reg(a[0]):
+            return clean, (mode, a[1] if self.favor == "ours" else b[1]), detail
         if not _is_reg(a[0]):
             return False, (mode, a[1]), "symlink"  # git keeps ours
         base = b"" if _fmt(o_mode) != _fmt(a[0]) else self.read(o_id)
         ours, theirs = self.read(a[1]), self.read(b[1])
         if any(is_binary(t) or len(t) > MAX_XDIFF_SIZE for t in (base, ours, theirs)):
+            if self.favor is not None:  # -X: the favoured side, cleanly (as git)
+                return clean, (mode, a[1] if self.favor == "ours" else b[1]), detail
             return False, (mode, a[1]), "binary"
         merged = merge_lines(
             base,
@@ -293,6 +300,7 @@ class _Merger:
             base_label=self.labels[0],
             algorithm="histogram",
             level="zealous",
+            favor=self.favor,
         )
         blob_id = self.hash_blob(merged.content)
         self.blobs[blob_id] = merged.content
@@ -357,6 +365,7 @@ def merge_trees(
     ours_label: str = "ours",
     theirs_label: str = "theirs",
     base_label: str = "base",
+    favor: Favor | None = None,
 ) -> TreeMergeResult:
     """Merge two trees changed from a common base, as ``git merge-tree`` does.
 
@@ -369,13 +378,19 @@ def merge_trees(
         ours_label: Our name: after ``<<<<<<<`` and in ``path~<ours_label>``.
         theirs_label: Their name: after ``>>>>>>>`` and in moved files' names.
         base_label: The base's name (diff3 markers; not shown by this merge).
+        favor: ``-X ours|theirs``: content conflicts (text hunks, binary
+            files, symlinks) take that side and are clean, as in git; the
+            other kinds (modify/delete, file/directory, distinct types, exec
+            bits changed differently) still conflict.
 
     Returns:
         The merged tree (with conflicts left as git leaves them), the new
         blobs, the conflicts and the per-path preview.
     """
     trees = (base, ours, theirs)
-    merger = _Merger(trees, read, hash_blob, (base_label, ours_label, theirs_label))
+    merger = _Merger(
+        trees, read, hash_blob, (base_label, ours_label, theirs_label), favor
+    )
     merger.run()
     conflicts = merger.conflicts + _gitversions_conflicts(merger.merged)
     conflicts.sort(key=lambda c: (_sort_key(c.path), c.kind))

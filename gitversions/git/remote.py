@@ -224,8 +224,7 @@ class FetchResult:
                 f"{artifact} --force",
                 f"    - take the remote's as latest (yours stay as tagged versions): "
                 f"gitversions fetch {artifact} --force",
-                "    - combine both with plain git: git clone the remote, git merge "
-                "the two heads, git push, then gitversions fetch",
+                f"    - combine both: gitversions merge {artifact} (then push)",
             ]
         lines += [c.describe() for c in self.collisions]
         lines += self.problems

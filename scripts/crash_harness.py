@@ -121,7 +121,15 @@ def install_kill_hooks(
     real_kill, getpid = os.kill, os.getpid
     matched = [0]
 
+    sent = [False]
+
     def die() -> None:
+        # One signal per run, as one Ctrl-C: a hooked call in a worker thread
+        # goes on after sending it (Python delivers it to the main thread), and
+        # must not send a second one from its "after" point.
+        if sent[0]:
+            return
+        sent[0] = True
         real_kill(getpid(), sig)
         if sig == signal.SIGKILL:
             time.sleep(60)  # pragma: no cover - never reached

@@ -261,7 +261,7 @@ class TreeBuilder:
 
     def run(self, where: _Dir, job: Callable[[int], None], *, threaded: bool) -> None:
         """Run ``job(fd)`` for the directory ``where``, now or in a thread."""
-        if not threaded:
+        if not threaded or self._threads <= 1:
             job(where.fd)
             return
         if self._pool is None:
@@ -304,10 +304,16 @@ class TreeBuilder:
     def close(self) -> None:
         """Stop: wait for running jobs (errors ignored) and close what is open."""
         if self._pool is not None:
+            pool, self._pool = self._pool, None
             for future in self._pending:
                 future.cancel()
-            self._pool.shutdown(wait=True)
-            self._pool = None
+            try:
+                pool.shutdown(wait=True)
+            except BaseException:
+                # Interrupted (a second Ctrl-C): still let the writers stop
+                # before anyone removes the directory they write into.
+                pool.shutdown(wait=True)
+                raise
         self._pending = set()
         for _name, left in reversed(self._open):
             with contextlib.suppress(OSError):

@@ -77,6 +77,8 @@ __all__ = [
 ]
 
 LATEST = "latest"
+# Files written at once: decompression, writes and fsyncs release the GIL.
+WRITE_THREADS = 4
 # Linux's PATH_MAX: writing relative to descriptors could go deeper, but no
 # program could then open the files by path.
 _PATH_MAX = 4096
@@ -218,7 +220,7 @@ def write_content(
             from there instead of written (copied where linking fails).
     """
     links = link_from or {}
-    builder = TreeBuilder(dest_fd)
+    builder = TreeBuilder(dest_fd, threads=WRITE_THREADS)
     room = _PATH_MAX - len(os.fsencode(at)) - 1
     try:
         for entry in reader.iter_tree(version.tree):

@@ -368,7 +368,7 @@ def bench_scale(
         )
     )
     results.extend(bench_compression(work / "p11", runs, seed, quick)[0])
-    results.extend(bench_huge(work / "p12", runs, gitversions, git, env, quick))
+    results.extend(bench_huge(work / "p13", runs, gitversions, git, env, quick))
     return results
 
 

@@ -52,7 +52,6 @@ from gitversions.formats.metadata import (
 )
 from gitversions.fs.atomic import atomic_write
 from gitversions.git.history import History
-from gitversions.git.repack import auto_repack
 from gitversions.materialize.export import (
     ARCHIVE_SUFFIX,
     LATEST_NAMES,
@@ -847,8 +846,10 @@ def _auto_repack(history: History) -> None:
     already, and a failed repack leaves every object readable (see
     :mod:`gitversions.git.repack`), so it is reported as a warning.
     """
+    from gitversions.git import repack  # only a snapshot needs it: not at start-up
+
     try:
-        auto_repack(history)
+        repack.auto_repack(history)
     except Exception as exc:  # the version stands; the next write retries
         _log.warning(
             "gitversions: warning: automatic repack of %s failed: %s", history.path, exc

@@ -799,7 +799,7 @@ def test_a_failed_automatic_repack_is_logged_not_the_snapshots_failure(
     def broken(_history: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("gitversions.store.auto_repack", broken)
+    monkeypatch.setattr("gitversions.git.repack.auto_repack", broken)
     src = tmp_path / "src"
     write_tree(src, CONTENTS[0])
     with caplog.at_level("WARNING", logger="gitversions"):
